@@ -1,0 +1,1 @@
+"""Outreach: turn captured follow-up hooks into next-morning email drafts."""
