@@ -44,7 +44,7 @@ def qr_png(text: str, path: Path | str, box_size: int = 8) -> Path:
 
 
 def qr_frame(text: str, width: int = 640, height: int = 480, fraction: float = 0.6) -> Image.Image:
-    """A white ``width``x``height`` frame with the QR centred, its side ``fraction`` of the height."""
+    """A white frame with the QR centred, its side ``fraction`` of the frame height."""
     frame = Image.new("RGB", (width, height), "white")
     code = qr_image(text)
     side = int(height * fraction)

@@ -1,4 +1,4 @@
-"""A tiny static server for the scanner harness: /static/ is the repo's static/, /harness/ this folder.
+"""A tiny static server for the scanner harness: /static/ -> repo static/, /harness/ -> here.
 
 Used by tests/test_scanner_browser.py and bench/scan.py; the Flask app is not involved, so
 the scanner can be tested while the app is being built around it.
@@ -49,14 +49,16 @@ class HarnessHandler(SimpleHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         super().end_headers()
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: object) -> None:
         """Keep test output quiet."""
 
 
 @contextmanager
 def serve_harness() -> Iterator[str]:
     """Serve the harness on 127.0.0.1 on a free port; yield its base URL (no trailing slash)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(HarnessHandler, directory=str(REPO_ROOT)))
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", 0), partial(HarnessHandler, directory=str(REPO_ROOT))
+    )
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, name="scanner-harness", daemon=True)
     thread.start()
