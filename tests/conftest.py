@@ -1,0 +1,145 @@
+"""Shared fixtures: an app per test on SQLite (and PostgreSQL when TEST_DATABASE_URL is set)."""
+
+import os
+import secrets
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from werkzeug.security import generate_password_hash
+
+from webapp import create_app
+from webapp.auth.models import User
+from webapp.extensions import db
+
+PASSWORD = "correct horse battery"
+# Hashing is deliberately slow; hash once and reuse it for every test user.
+PASSWORD_HASH = generate_password_hash(PASSWORD)
+
+PG_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "csrf: run this test with CSRF protection on")
+
+
+def _pg_url(url: str) -> str:
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+@pytest.fixture(scope="session")
+def pg_schema() -> Iterator[str | None]:
+    """Create one throwaway schema for this test run and drop it afterwards."""
+    if not PG_URL:
+        yield None
+        return
+    name = f"test_{os.getpid()}_{secrets.token_hex(4)}"
+    engine = create_engine(_pg_url(PG_URL))
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{name}"'))
+    try:
+        yield name
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
+        engine.dispose()
+
+
+def make_app(backend: str, tmp_path, pg_schema: str | None, **extra) -> Flask:
+    """Create an app on a fresh database of the given backend."""
+    if backend == "postgresql":
+        uri = _pg_url(PG_URL)
+        engine_options = {"connect_args": {"options": f"-csearch_path={pg_schema}"}}
+    else:
+        uri = f"sqlite:///{tmp_path / 'test.sqlite3'}"
+        engine_options = {}
+    config = {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "SQLALCHEMY_DATABASE_URI": uri,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
+        "WTF_CSRF_ENABLED": False,
+        "LOGIN_RATE_LIMIT": "1000 per minute",
+        "SERVER_NAME": None,
+    }
+    config.update(extra)
+    app = create_app(config)
+    with app.app_context():
+        if backend == "postgresql":
+            db.drop_all()
+        db.create_all()
+    return app
+
+
+@pytest.fixture(params=BACKENDS)
+def app(request: pytest.FixtureRequest, tmp_path, pg_schema) -> Iterator[Flask]:
+    """An application on an empty database."""
+    extra = {"WTF_CSRF_ENABLED": True} if request.node.get_closest_marker("csrf") else {}
+    app = make_app(request.param, tmp_path, pg_schema, **extra)
+    yield app
+    with app.app_context():
+        db.session.remove()
+        if request.param == "postgresql":
+            db.drop_all()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask):
+    return app.test_cli_runner()
+
+
+def add_user(app: Flask, email: str, name: str, **fields) -> int:
+    """Create a user with the shared test password; return their id."""
+    with app.app_context():
+        user = User(email=email, name=name, password_hash=PASSWORD_HASH, **fields)
+        db.session.add(user)
+        db.session.commit()
+        return user.id
+
+
+@pytest.fixture
+def alice(app: Flask) -> int:
+    return add_user(app, "alice@example.com", "Alice Adams", timezone="Europe/Berlin")
+
+
+@pytest.fixture
+def bob(app: Flask) -> int:
+    return add_user(app, "bob@example.com", "Bob Brown")
+
+
+class Auth:
+    """Log a test client in and out through the real views."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+
+    def login(self, email: str = "alice@example.com", password: str = PASSWORD):
+        return self.client.post("/login", data={"email": email, "password": password})
+
+    def logout(self):
+        return self.client.post("/logout")
+
+
+@pytest.fixture
+def auth(client: FlaskClient) -> Auth:
+    return Auth(client)
+
+
+@pytest.fixture
+def as_alice(client: FlaskClient, auth: Auth, alice: int) -> FlaskClient:
+    """A client logged in as Alice."""
+    response = auth.login()
+    assert response.status_code == 302
+    return client

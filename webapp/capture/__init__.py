@@ -1,0 +1,1 @@
+"""The event-day capture screens and the one path every capture takes into the database."""

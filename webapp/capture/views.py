@@ -1,0 +1,96 @@
+"""Capture a person at the event, see today's list, edit a capture."""
+
+from flask import Blueprint, flash, redirect, request, url_for
+from flask_login import current_user, login_required
+
+from webapp.capture.forms import CaptureForm
+from webapp.capture.ingest import record_capture, update_capture
+from webapp.contacts.models import Encounter
+from webapp.contacts.queries import encounters_at
+from webapp.extensions import db
+from webapp.web import owned_or_404, render, retry_on_csrf
+
+bp = Blueprint("capture", __name__)
+
+STALE_FORM = "Your session had expired, so nothing was saved yet. Tap Save contact again."
+
+
+def _capture_page(form, status: int = 200, saved: Encounter | None = None, notice: str = ""):
+    """Render the capture screen (or just its form for htmx)."""
+    event = current_user.current_event
+    return render(
+        "capture/new.html",
+        "capture/_form.html",
+        status=status,
+        form=form,
+        event=event,
+        saved=saved,
+        notice=notice,
+    )
+
+
+@bp.get("/")
+def home():
+    """Send people to the capture screen, or to log in first."""
+    if current_user.is_authenticated:
+        return redirect(url_for("capture.new"))
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/capture", methods=["GET", "POST"])
+@login_required
+def new():
+    """Show the capture form, and save a capture into the current event."""
+    form = CaptureForm()
+    if form.validate_on_submit():
+        data = form.to_capture()
+        data.event_id = current_user.current_event_id
+        encounter = record_capture(current_user.id, data)
+        db.session.commit()
+        if request.headers.get("HX-Request"):
+            return _capture_page(CaptureForm(formdata=None), saved=encounter)
+        flash(f"Saved {encounter.contact.label}. Ready for the next person.", "success")
+        return redirect(url_for("capture.new"))
+    return _capture_page(form, status=422 if form.errors else 200)
+
+
+def _stale_capture():
+    """Re-show the capture form with what was typed, and a fresh token."""
+    form = CaptureForm(meta={"csrf": False})
+    form.validate()
+    return _capture_page(form, status=400, notice=STALE_FORM)
+
+
+retry_on_csrf("capture.new", _stale_capture)
+
+
+@bp.get("/today")
+@login_required
+def today():
+    """List the people captured at the current event, newest first."""
+    event = current_user.current_event
+    encounters = encounters_at(current_user.id, event.id if event else None)
+    return render("capture/today.html", "capture/_list.html", event=event, encounters=encounters)
+
+
+@bp.route("/captures/<int:encounter_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(encounter_id: int):
+    """Edit one capture: who, note, hooks, rating."""
+    encounter = owned_or_404(Encounter, encounter_id)
+    form = CaptureForm()
+    if not form.is_submitted():
+        form.fill_from(encounter)
+    elif form.validate():
+        update_capture(encounter, form.to_capture())
+        db.session.commit()
+        flash("Capture saved.", "success")
+        return redirect(url_for("contacts.show", contact_id=encounter.contact_id))
+    status = 422 if form.errors else 200
+    return render(
+        "capture/edit.html",
+        "capture/_edit_form.html",
+        status=status,
+        form=form,
+        encounter=encounter,
+    )

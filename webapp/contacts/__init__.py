@@ -1,0 +1,1 @@
+"""People the user has met, and each meeting with them."""

@@ -1,0 +1,1 @@
+"""Events the user goes to; one is current."""

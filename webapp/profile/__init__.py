@@ -1,0 +1,1 @@
+"""The user's own details, shown on their card and in drafts."""

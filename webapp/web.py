@@ -1,0 +1,161 @@
+"""Request plumbing shared by every feature: sessions, fragments, errors, headers."""
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flask import Flask, Response, abort, render_template, request, session
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from sqlalchemy import select
+
+from webapp.extensions import db, htmx, login_manager
+
+T = TypeVar("T")
+
+CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self' 'wasm-unsafe-eval'",
+        "style-src 'self'",
+        "img-src 'self' data: blob:",
+        "media-src 'self' blob:",
+        "connect-src 'self'",
+        "worker-src 'self'",
+        "manifest-src 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "object-src 'none'",
+    ]
+)
+
+
+def wants_fragment() -> bool:
+    """Tell whether to answer with a fragment rather than a whole page."""
+    if not htmx or htmx.boosted or htmx.history_restore_request:
+        return False
+    return request.headers.get("HX-Request-Type", "partial") != "full"
+
+
+def render(page: str, fragment: str, status: int = 200, **context) -> Response:
+    """Render the fragment for htmx or the full page otherwise, varying on HX-Request."""
+    template = fragment if wants_fragment() else page
+    response = Response(render_template(template, **context), status=status)
+    response.vary.add("HX-Request")
+    return response
+
+
+def owned_or_404(model: type[T], ident: object, user_id: int | None = None) -> T:
+    """Return model row ident if the current user owns it, else abort with 404."""
+    try:
+        key = int(ident)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        abort(404)
+    owner = user_id if user_id is not None else current_user.id
+    row = db.session.scalar(
+        select(model).where(model.id == key, model.user_id == owner)  # type: ignore[attr-defined]
+    )
+    if row is None:
+        abort(404)
+    return row
+
+
+def localtime(value: datetime, fmt: str = "%a %-d %b, %H:%M") -> str:
+    """Format an aware datetime in the signed-in user's time zone."""
+    name = current_user.timezone if current_user.is_authenticated else "UTC"
+    try:
+        zone = ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    return value.astimezone(zone).strftime(fmt)
+
+
+def _load_user(user_id: str):
+    """Load the user only while their server-side session is still open."""
+    from webapp.auth.models import LoginSession, User
+
+    token = session.get("sid")
+    if not token or not user_id.isdigit():
+        return None
+    live = db.session.scalar(
+        select(LoginSession).where(
+            LoginSession.token == token,
+            LoginSession.user_id == int(user_id),
+            LoginSession.revoked_at.is_(None),
+        )
+    )
+    return db.session.get(User, int(user_id)) if live else None
+
+
+def _security_headers(response: Response) -> Response:
+    """Add the strict headers every response carries."""
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("Permissions-Policy", "camera=(self), geolocation=()")
+    if (
+        request.endpoint
+        and not request.endpoint.startswith("static")
+        and "Cache-Control" not in response.headers
+        and current_user.is_authenticated
+    ):
+        # Private pages must never be served to the next person from a shared cache.
+        response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _csrf_error(error: CSRFError):
+    """Ask the user to retry, keeping what they typed when the form allows it."""
+    handler = _CSRF_RETRY.get(request.endpoint or "")
+    if handler is not None:
+        return handler()
+    message = "Your form expired. Go back, reload the page and try again."
+    return render_template("error.html", code=400, message=message), 400
+
+
+_CSRF_RETRY: dict[str, Callable[[], object]] = {}
+
+
+def retry_on_csrf(endpoint: str, handler: Callable[[], object]) -> None:
+    """Register a view that re-renders its form (data kept) when the CSRF token is stale."""
+    _CSRF_RETRY[endpoint] = handler
+
+
+def _error_page(code: int, message: str):
+    def handler(_error):
+        if request.path.startswith("/api/"):
+            return {"error": message}, code
+        return render_template("error.html", code=code, message=message), code
+
+    return handler
+
+
+def init_app(app: Flask) -> None:
+    """Wire sessions, error pages and headers into app."""
+    login_manager.user_loader(_load_user)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please log in to continue."
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = None  # the server-side session record does this job
+    app.after_request(_security_headers)
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(404, _error_page(404, "There is nothing here."))
+    app.register_error_handler(405, _error_page(405, "That action is not allowed here."))
+    app.register_error_handler(413, _error_page(413, "That upload is too large."))
+    app.register_error_handler(
+        429,
+        _error_page(429, "Too many attempts. Wait a minute, then try again."),
+    )
+
+    from webapp.badges import safe_link
+
+    app.jinja_env.filters["safe_link"] = safe_link
+    app.jinja_env.filters["localtime"] = localtime
+
+    @app.context_processor
+    def _globals() -> dict:
+        from webapp.contacts.models import HOOK_TYPES, OWED_BY, RATINGS
+
+        return {"HOOK_TYPES": HOOK_TYPES, "OWED_BY": OWED_BY, "RATINGS": RATINGS}
