@@ -131,10 +131,12 @@ def parse_named_email(text: str) -> Card | None:
 
 def parse_id_badge(text: str) -> Card | None:
     """Read "ID::last::first::company::email[::more]", or return None if it is not that layout."""
-    if "\n" in text or "://" in text:
+    if "\n" in text:
         return None
     parts = [p.strip() for p in text.split("::")]
-    if len(parts) < 4 or not _ID_PREFIX.fullmatch(parts[0]) or not (parts[1] or parts[2]):
+    # A name with no letter at all is more likely an IPv6-ish string than a person.
+    has_name = any(ch.isalpha() for ch in parts[1] + parts[2]) if len(parts) > 2 else False
+    if len(parts) < 4 or not _ID_PREFIX.fullmatch(parts[0]) or not has_name:
         return None
     card = Card(family_name=parts[1], given_name=parts[2], org=parts[3])
     for extra in parts[4:]:
@@ -166,7 +168,18 @@ _SCALAR_KEYS: dict[str, str] = {
 _ADDERS: dict[str, Callable[[Card, str], None]] = {
     **dict.fromkeys(("email", "emails", "emailaddress", "mail", "workemail"), Card.add_email),
     **dict.fromkeys(
-        ("phone", "phones", "tel", "telephone", "mobile", "cell", "phonenumber", "mobilephone"),
+        (
+            "phone",
+            "phones",
+            "tel",
+            "telephone",
+            "mobile",
+            "cell",
+            "phonenumber",
+            "mobilephone",
+            "cellphone",
+            "workphone",
+        ),
         Card.add_phone,
     ),
     **dict.fromkeys(

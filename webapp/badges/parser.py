@@ -20,8 +20,9 @@ _IGNORED_PREFIXES = (
     "FACETIME:", "SPOTIFY:", "JAVASCRIPT:", "VBSCRIPT:", "DATA:", "FILE:", "BLOB:", "ABOUT:",
     "INTENT:", "BCD\n", "BCD\r\n",
 )  # fmt: skip
-# Any other "scheme://" we do not read is an app link or a download, never a contact.
-_OTHER_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+# Any other "scheme://" is an app link or a download, never a contact (a broken web link stays
+# text so the person can still read it).
+_OTHER_SCHEME = re.compile(r"(?!https?://)[A-Za-z][A-Za-z0-9+.-]*://", re.IGNORECASE)
 
 
 class BadgeError(ValueError):
