@@ -237,3 +237,8 @@ def test_it_proposes_weekday_slots_alternating_morning_and_afternoon() -> None:
 def test_it_proposes_as_many_slots_as_asked() -> None:
     assert propose_slots(berlin(WED, 9), "Europe/Berlin", count=0) == []
     assert len(propose_slots(berlin(WED, 9), "Europe/Berlin", count=7)) == 7
+
+
+def test_next_week_after_a_sunday_night_party_means_this_monday_morning() -> None:
+    monday = date(2026, 4, 20)
+    assert snooze_until("next_week", berlin(monday, 1), "Europe/Berlin") == berlin(monday, 9)
