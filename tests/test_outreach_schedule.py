@@ -11,6 +11,7 @@ from webapp.outreach.schedule import (
     at_local,
     event_day,
     first_morning_after,
+    format_slot,
     local_day,
     nudge_due,
     propose_slots,
@@ -242,3 +243,11 @@ def test_it_proposes_as_many_slots_as_asked() -> None:
 def test_next_week_after_a_sunday_night_party_means_this_monday_morning() -> None:
     monday = date(2026, 4, 20)
     assert snooze_until("next_week", berlin(monday, 1), "Europe/Berlin") == berlin(monday, 9)
+
+
+def test_it_writes_a_slot_in_the_users_zone_whatever_the_server_locale() -> None:
+    slot = datetime(2026, 4, 20, 4, 30, tzinfo=UTC)
+    assert format_slot(slot, "Asia/Kolkata") == "Monday 20 April, 10:00 (Asia/Kolkata)"
+    assert format_slot(slot, "America/Los_Angeles") == (
+        "Sunday 19 April, 21:30 (America/Los_Angeles)"
+    )

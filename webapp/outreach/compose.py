@@ -12,35 +12,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from webapp.outreach.schedule import zone
+from webapp.outreach.schedule import format_slot
 
 HOOK_TYPES = (
-    "send_resource",
-    "meet",
-    "introduce",
-    "share_lead",
-    "ask_advice",
-    "stay_in_touch",
-    "custom",
+    *("send_resource", "meet", "introduce", "share_lead"),
+    *("ask_advice", "stay_in_touch", "custom"),
 )
 OWED_BY = ("me", "them")
 
 #: The placeholders a user may put in a template; docs/outreach.md explains each one.
 PLACEHOLDERS = frozenset(
     {
-        "first_name",
-        "name",
-        "event",
-        "note",
-        "detail",
-        "my_name",
-        "my_headline",
-        "my_company",
-        "offer",
-        "resource_title",
-        "resource_url",
-        "resource_why",
-        "slots",
+        *("first_name", "name", "event", "note", "detail", "offer", "slots"),
+        *("my_name", "my_headline", "my_company"),
+        *("resource_title", "resource_url", "resource_why"),
     }
 )
 
@@ -211,21 +196,6 @@ def validate_template(template: str, allowed: frozenset[str] = PLACEHOLDERS) -> 
             shown = text if len(text) <= 40 else text[:37] + "...}"
             problems.append(f"Placeholder {shown} must be a plain name like {{first_name}}.")
     return problems
-
-
-def format_slot(slot: datetime, tz: str) -> str:
-    """Return a slot as 'Tuesday 14 April, 10:00 (Europe/Berlin)' in the user's zone."""
-    local = slot.astimezone(zone(tz))
-    # Built by hand rather than strftime so the words do not depend on the server's locale.
-    days = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-    months = (
-        *("January", "February", "March", "April", "May", "June"),
-        *("July", "August", "September", "October", "November", "December"),
-    )
-    return (
-        f"{days[local.weekday()]} {local.day} {months[local.month - 1]}, "
-        f"{local.hour:02d}:{local.minute:02d} ({tz})"
-    )
 
 
 def _base_values(person: Person, me: Me, event_name: str, note: str, offer: str) -> dict[str, str]:

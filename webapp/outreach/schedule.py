@@ -146,3 +146,18 @@ def propose_slots(
             continue
         slots.append(at_local(day, hours[len(slots) % len(hours)], tz))
     return slots
+
+
+def format_slot(slot: datetime, tz: str) -> str:
+    """Return a slot as 'Tuesday 14 April, 10:00 (Europe/Berlin)' in the user's zone."""
+    local = slot.astimezone(zone(tz))
+    # Built by hand rather than strftime so the words do not depend on the server's locale.
+    days = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+    months = (
+        *("January", "February", "March", "April", "May", "June"),
+        *("July", "August", "September", "October", "November", "December"),
+    )
+    return (
+        f"{days[local.weekday()]} {local.day} {months[local.month - 1]}, "
+        f"{local.hour:02d}:{local.minute:02d} ({tz})"
+    )
