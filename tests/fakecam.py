@@ -106,20 +106,6 @@ def blank_y4m(path: Path | str, width: int = 640, height: int = 480, frames: int
     return write_y4m([frame] * frames, path)
 
 
-def delayed_qr_y4m(
-    text: str,
-    path: Path | str,
-    blank_frames: int,
-    qr_frames: int,
-    width: int = 1280,
-    height: int = 720,
-) -> Path:
-    """Write a video whose first ``blank_frames`` frames show no code, then the QR code."""
-    blank = blank_frame(width, height)
-    code = qr_frame(text, width, height)
-    return write_y4m([blank] * blank_frames + [code] * qr_frames, path)
-
-
 def chromium_camera_args(y4m_path: Path | str) -> list[str]:
     """Chromium flags that grant camera access and play ``y4m_path`` as the camera."""
     return [
