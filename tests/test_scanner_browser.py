@@ -372,3 +372,57 @@ def test_the_torch_is_switched_with_an_advanced_constraint(
         assert session.log()["decodes"] == []
     finally:
         browser.close()
+
+
+def test_it_falls_back_to_animation_frames_without_video_frame_callbacks(
+    camera_browser: Any, phone: dict[str, Any], base_url: str
+) -> None:
+    session = open_harness(
+        camera_browser,
+        phone,
+        base_url,
+        init_script="delete HTMLVideoElement.prototype.requestVideoFrameCallback;",
+    )
+    session.scan()
+    session.wait_settled()
+
+    assert [d["text"] for d in session.log()["decodes"]] == [fakecam.SAMPLE_VCARD]
+    session.page.context.close()
+
+
+FAKE_NATIVE = """
+    window.BarcodeDetector = class {
+        static async getSupportedFormats() { return FORMATS; }
+        constructor(options) { window.nativeOptions = options; }
+        async detect(source) {
+            return [{ rawValue: "native:" + source.tagName, format: "qr_code" }];
+        }
+    };
+"""
+
+
+@pytest.mark.parametrize(
+    ("formats", "decoder"),
+    [('["qr_code", "ean_13"]', "native"), ('["ean_13"]', "zxing-wasm")],
+    ids=["reads-qr", "no-qr"],
+)
+def test_a_native_detector_is_used_only_if_it_reads_qr_codes(
+    camera_browser: Any, phone: dict[str, Any], base_url: str, formats: str, decoder: str
+) -> None:
+    session = open_harness(
+        camera_browser, phone, base_url, init_script=FAKE_NATIVE.replace("FORMATS", formats)
+    )
+    session.scan()
+    session.wait_settled()
+
+    assert session.page.evaluate("window.harness.scanner.decoder") == decoder
+    vendor = [u for u in session.requests if "/static/vendor/" in u]
+    texts = [d["text"] for d in session.log()["decodes"]]
+    if decoder == "native":
+        assert texts == ["native:VIDEO"]
+        assert session.page.evaluate("window.nativeOptions") == {"formats": ["qr_code"]}
+        assert vendor == []
+    else:
+        assert texts == [fakecam.SAMPLE_VCARD]
+        assert vendor
+    session.page.context.close()
