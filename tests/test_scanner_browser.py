@@ -426,3 +426,37 @@ def test_a_native_detector_is_used_only_if_it_reads_qr_codes(
         assert texts == [fakecam.SAMPLE_VCARD]
         assert vendor
     session.page.context.close()
+
+
+STRICT_CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; object-src 'none'"
+
+
+@pytest.mark.parametrize(
+    ("csp", "outcome"),
+    [(STRICT_CSP, "decoded"), (STRICT_CSP.replace(" 'wasm-unsafe-eval'", ""), "decoder")],
+    ids=["with-wasm-unsafe-eval", "without"],
+)
+def test_it_runs_under_a_strict_content_security_policy(
+    camera_browser: Any, phone: dict[str, Any], base_url: str, csp: str, outcome: str
+) -> None:
+    context = camera_browser.new_context(**phone)
+
+    def with_csp(route: Any) -> None:
+        response = route.fetch()
+        route.fulfill(
+            response=response, headers={**response.headers, "content-security-policy": csp}
+        )
+
+    context.route("**/harness/index.html", with_csp)
+    page = context.new_page()
+    page.goto(f"{base_url}/harness/index.html")
+    page.wait_for_function("() => window.harness?.ready === true")
+    page.get_by_role("button", name="Scan badge").click()
+    page.wait_for_function(f"() => {SETTLED}", timeout=10_000)  # not eval: CSP
+
+    log = page.evaluate("window.harness.log")
+    if outcome == "decoded":
+        assert [d["text"] for d in log["decodes"]] == [fakecam.SAMPLE_VCARD]
+    else:
+        assert [e["code"] for e in log["errors"]] == ["decoder"]
+    context.close()
