@@ -1,6 +1,7 @@
 """Shared fixtures: an app per test on SQLite (and PostgreSQL when TEST_DATABASE_URL is set)."""
 
 import os
+import re
 import secrets
 from collections.abc import Iterator
 
@@ -126,7 +127,12 @@ class Auth:
         self.client = client
 
     def login(self, email: str = "alice@example.com", password: str = PASSWORD):
-        return self.client.post("/login", data={"email": email, "password": password})
+        page = self.client.get("/login").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        data = {"email": email, "password": password}
+        if token:
+            data["csrf_token"] = token.group(1)
+        return self.client.post("/login", data=data)
 
     def logout(self):
         return self.client.post("/logout")

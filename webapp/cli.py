@@ -5,6 +5,7 @@ import sys
 
 import click
 from flask import Flask
+from flask.cli import AppGroup, with_appcontext
 
 from webapp.extensions import db
 
@@ -18,7 +19,7 @@ def _user_or_exit(email: str):
     return user
 
 
-@click.group("user")
+@click.group("user", cls=AppGroup)
 def user_cli() -> None:
     """Manage users."""
 
@@ -44,6 +45,7 @@ def create_user_command(
 
 
 @click.command("demo")
+@with_appcontext
 def demo_command() -> None:
     """Create the demo account with an event and contacts."""
     from webapp.demo import DEMO_EMAIL, DEMO_PASSWORD, seed_demo
@@ -54,6 +56,7 @@ def demo_command() -> None:
 
 
 @click.command("export")
+@with_appcontext
 @click.option("--user", "email", required=True, help="Whose data to export.")
 def export_command(email: str) -> None:
     """Print all of a user's data as one JSON object."""
@@ -63,7 +66,7 @@ def export_command(email: str) -> None:
     sys.stdout.write("\n")
 
 
-@click.group("badge")
+@click.group("badge", cls=AppGroup)
 def badge_cli() -> None:
     """Work with badge and business-card QR payloads."""
 

@@ -1,5 +1,6 @@
 """The contact form."""
 
+from email_validator import EmailNotValidError, validate_email
 from flask_wtf import FlaskForm
 from wtforms import RadioField, StringField, TextAreaField
 from wtforms.validators import ValidationError
@@ -19,6 +20,14 @@ class ContactForm(FlaskForm):
     phones = TextAreaField("Phones (one per line)", validators=[limit(1000, "Phones")])
     urls = TextAreaField("Links (one per line)", validators=[limit(3000, "Links")])
     rating = RadioField("Rating", choices=options([("", "None"), *RATINGS.items()]), default="")
+
+    def validate_emails(self, field) -> None:
+        """Refuse anything that is not an email address."""
+        for line in lines(field.data):
+            try:
+                validate_email(line, check_deliverability=False)
+            except EmailNotValidError as error:
+                raise ValidationError(f"{line[:60]}: {error}") from error
 
     def validate_urls(self, field) -> None:
         """Allow only http and https links."""

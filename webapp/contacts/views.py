@@ -46,7 +46,7 @@ def edit(contact_id: int):
         contact.name = form.name.data.strip()
         contact.org = form.org.data.strip()
         contact.title = form.title.data.strip()
-        contact.emails = [e.lower() for e in lines(form.emails.data)]
+        contact.emails = lines(form.emails.data.lower())
         contact.phones = lines(form.phones.data)
         contact.urls = lines(form.urls.data)
         contact.rating = form.rating.data or None

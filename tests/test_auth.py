@@ -1,0 +1,126 @@
+"""Sign up, log in, log out, sessions and rate limiting."""
+
+import pytest
+from sqlalchemy import select
+
+from tests.conftest import PASSWORD, make_app
+from webapp.auth.models import LoginSession, User
+from webapp.extensions import db
+
+
+def test_it_signs_up_and_lands_on_new_event(client, app):
+    response = client.post(
+        "/signup",
+        data={
+            "name": "Carol Chen",
+            "email": "Carol@Example.com",
+            "password": "a long passphrase",
+            "confirm": "a long passphrase",
+        },
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/events/new")
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.email == "carol@example.com"))
+        assert user is not None
+        assert user.password_hash.startswith("scrypt:")
+        assert user.morning_hour == 9
+    assert client.get("/capture").status_code == 200
+
+
+def test_it_refuses_a_taken_email(client, alice):
+    response = client.post(
+        "/signup",
+        data={
+            "name": "A",
+            "email": "ALICE@example.com",
+            "password": "a long passphrase",
+            "confirm": "a long passphrase",
+        },
+    )
+    assert response.status_code == 422
+    assert b"already exists" in response.data
+
+
+def test_it_refuses_a_short_password(client):
+    response = client.post(
+        "/signup",
+        data={"name": "A", "email": "a@example.com", "password": "short", "confirm": "short"},
+    )
+    assert response.status_code == 422
+    assert b"at least 10 characters" in response.data
+
+
+def test_it_rejects_a_wrong_password(client, alice, auth):
+    response = auth.login(password="nope")
+    assert response.status_code == 422
+    assert b"Wrong email or password" in response.data
+    assert client.get("/capture").status_code == 302
+
+
+def test_login_starts_a_new_session(client, app, alice, auth):
+    with client.session_transaction() as session:
+        session["planted"] = "by an attacker"
+    auth.login()
+    with client.session_transaction() as session:
+        assert "planted" not in session
+        assert session["sid"]
+    with app.app_context():
+        assert db.session.scalar(select(db.func.count()).select_from(LoginSession)) == 1
+
+
+def test_logout_ends_the_session_on_the_server(client, app, alice, auth):
+    auth.login()
+    with client.session_transaction() as session:
+        stolen = dict(session)
+    response = auth.logout()
+    assert response.status_code == 302
+    # Replaying the old cookie contents must not sign anyone in.
+    with client.session_transaction() as session:
+        session.update(stolen)
+    response = client.get("/capture")
+    assert response.status_code == 302
+    assert "/login" in response.headers["Location"]
+    with app.app_context():
+        record = db.session.scalar(select(LoginSession))
+        assert record.revoked_at is not None
+
+
+def test_logout_refuses_get(as_alice):
+    assert as_alice.get("/logout").status_code == 405
+
+
+def test_login_redirects_only_to_local_pages(client, alice):
+    response = client.post(
+        "/login?next=https://evil.example/x",
+        data={"email": "alice@example.com", "password": PASSWORD},
+    )
+    assert response.headers["Location"] == "/capture"
+
+
+def test_login_follows_a_local_next(client, alice):
+    response = client.post(
+        "/login?next=/contacts", data={"email": "alice@example.com", "password": PASSWORD}
+    )
+    assert response.headers["Location"] == "/contacts"
+
+
+@pytest.mark.parametrize(
+    "path", ["/capture", "/today", "/contacts", "/events", "/profile", "/card", "/card.png"]
+)
+def test_every_page_requires_login(client, path):
+    response = client.get(path)
+    assert response.status_code == 302
+    assert "/login" in response.headers["Location"]
+
+
+def test_login_attempts_are_rate_limited(tmp_path, pg_schema):
+    app = make_app("sqlite", tmp_path, pg_schema, LOGIN_RATE_LIMIT="3 per minute")
+    client = app.test_client()
+    for _ in range(3):
+        client.post("/login", data={"email": "x@example.com", "password": "wrong"})
+    response = client.post("/login", data={"email": "x@example.com", "password": "wrong"})
+    assert response.status_code == 429
+    assert b"Too many attempts" in response.data
+    # Reading the page is never limited.
+    assert client.get("/login").status_code == 200

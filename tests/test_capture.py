@@ -1,0 +1,204 @@
+"""The capture form, today's list and editing a capture."""
+
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.helpers import add_capture, add_event
+from webapp.contacts.models import Contact, Encounter, Hook
+from webapp.extensions import db
+
+PERSON = {
+    "name": "Dana Diaz",
+    "org": "Northwind",
+    "title": "CTO",
+    "email": "Dana@Northwind.example",
+    "phone": "+1 555 0100",
+    "url": "linkedin.com/in/danadiaz",
+    "note": "Wants our migration guide",
+    "offer": "Intro to our DBA",
+    "ask": "Hiring manager contact",
+    "rating": "hot",
+    "hook_send_resource": "y",
+    "detail_send_resource": "migration guide",
+    "owed_send_resource": "me",
+    "hook_meet": "y",
+    "detail_meet": "next week",
+    "owed_meet": "them",
+}
+
+
+def _count(app, model) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(model))
+
+
+def test_it_saves_a_capture_with_hooks_into_the_current_event(as_alice, app, alice):
+    event = add_event(app, alice)
+    response = as_alice.post("/capture", data=PERSON)
+    assert response.status_code == 302
+    with app.app_context():
+        encounter = db.session.scalar(select(Encounter))
+        assert encounter.event_id == event
+        assert encounter.contact.emails == ["dana@northwind.example"]
+        assert encounter.url == "https://linkedin.com/in/danadiaz"
+        assert encounter.rating == "hot"
+        hooks = {(h.type, h.detail, h.owed_by) for h in encounter.hooks}
+        assert hooks == {("send_resource", "migration guide", "me"), ("meet", "next week", "them")}
+
+
+def test_an_htmx_save_answers_a_fresh_form_ready_for_the_next_person(as_alice, app, alice):
+    add_event(app, alice)
+    response = as_alice.post("/capture", data=PERSON, headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    body = response.get_data(as_text=True)
+    assert "<html" not in body
+    assert "Saved" in body and "Dana Diaz" in body
+    assert 'value="Dana Diaz"' not in body
+    assert "Save contact" in body
+
+
+def test_it_shows_the_capture_page_and_fragment(as_alice):
+    page = as_alice.get("/capture")
+    assert b"<html" in page.data and b"Save contact" in page.data
+    fragment = as_alice.get("/capture", headers={"HX-Request": "true"})
+    assert b"<html" not in fragment.data and b"Save contact" in fragment.data
+
+
+def test_every_field_is_labelled_plainly(as_alice):
+    body = as_alice.get("/capture").get_data(as_text=True)
+    for label in ("Name", "Company", "Title", "Email", "Phone", "Link", "Note"):
+        assert re.search(rf"<label for=\"\w+\">{label}</label>", body), label
+
+
+def test_missing_identity_is_an_inline_error_that_keeps_the_note(as_alice, app):
+    response = as_alice.post(
+        "/capture",
+        data={"note": "Met at the coffee line", "org": "Acme"},
+        headers={"HX-Request": "true"},
+    )
+    assert response.status_code == 422
+    body = response.get_data(as_text=True)
+    assert "Add a name, an email, a phone or a link" in body
+    assert "Met at the coffee line" in body
+    assert _count(app, Encounter) == 0
+
+
+def test_over_long_fields_are_refused_not_truncated(as_alice, app):
+    response = as_alice.post("/capture", data={"name": "x" * 201, "note": "keep me"})
+    assert response.status_code == 422
+    assert b"Name is too long" in response.data
+    assert b"keep me" in response.data
+    assert _count(app, Encounter) == 0
+
+
+def test_a_custom_hook_needs_its_promise(as_alice, app):
+    response = as_alice.post("/capture", data={"name": "Eve", "hook_custom": "y"})
+    assert response.status_code == 422
+    assert b"Say what the custom promise is" in response.data
+
+
+def test_only_web_links_are_accepted(as_alice, app):
+    response = as_alice.post("/capture", data={"name": "Eve", "url": "javascript:alert(1)"})
+    assert response.status_code == 422
+    assert _count(app, Encounter) == 0
+
+
+@pytest.mark.csrf
+def test_a_stale_csrf_token_asks_to_retry_and_keeps_the_typed_data(as_alice, app):
+    response = as_alice.post(
+        "/capture",
+        data=PERSON | {"csrf_token": "stale"},
+        headers={"HX-Request": "true"},
+    )
+    assert response.status_code == 400
+    body = response.get_data(as_text=True)
+    assert "Tap Save contact again" in body
+    assert 'value="Dana Diaz"' in body and "Wants our migration guide" in body
+    assert _count(app, Encounter) == 0
+    token = re.search(r'name="csrf_token" value="([^"]+)"', body).group(1)
+    retry = as_alice.post("/capture", data=PERSON | {"csrf_token": token})
+    assert retry.status_code == 302
+    assert _count(app, Encounter) == 1
+
+
+def test_the_same_person_twice_is_one_contact_with_two_encounters(as_alice, app, alice):
+    as_alice.post("/capture", data={"name": "Dana Diaz", "email": "dana@northwind.example"})
+    as_alice.post("/capture", data={"name": "Dana D.", "email": "DANA@northwind.example"})
+    assert _count(app, Contact) == 1
+    assert _count(app, Encounter) == 2
+
+
+def test_today_lists_captures_newest_first(as_alice, app, alice):
+    event = add_event(app, alice)
+    add_capture(app, alice, name="First Person", event_id=event)
+    add_capture(app, alice, name="Second Person", event_id=event)
+    add_capture(app, alice, name="Elsewhere", event_id=None)
+    body = as_alice.get("/today").get_data(as_text=True)
+    assert body.index("Second Person") < body.index("First Person")
+    assert "Elsewhere" not in body
+    fragment = as_alice.get("/today", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "<html" not in fragment and "Second Person" in fragment
+
+
+def test_today_never_shows_another_users_captures(as_alice, app, alice, bob):
+    event = add_event(app, alice)
+    add_capture(app, bob, name="Bobs Secret Contact", event_id=event)
+    assert b"Bobs Secret Contact" not in as_alice.get("/today").data
+
+
+def test_it_edits_a_capture_and_keeps_hook_rows(as_alice, app, alice):
+    encounter_id, contact_id = add_capture(
+        app, alice, name="Dana", hooks=[("send_resource", "guide"), ("meet", "soon")]
+    )
+    with app.app_context():
+        kept_hook = db.session.scalar(select(Hook.id).where(Hook.type == "send_resource"))
+    form = as_alice.get(f"/captures/{encounter_id}/edit")
+    assert form.status_code == 200 and b'value="Dana"' in form.data
+    response = as_alice.post(
+        f"/captures/{encounter_id}/edit",
+        data={
+            "name": "Dana Diaz",
+            "note": "edited",
+            "hook_send_resource": "y",
+            "detail_send_resource": "the guide",
+            "owed_send_resource": "me",
+        },
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        encounter = db.session.get(Encounter, encounter_id)
+        assert encounter.note == "edited"
+        assert [(h.id, h.detail) for h in encounter.hooks] == [(kept_hook, "the guide")]
+
+
+def test_edit_fragment_has_no_page_chrome(as_alice, app, alice):
+    encounter_id, _ = add_capture(app, alice, name="Dana")
+    fragment = as_alice.get(f"/captures/{encounter_id}/edit", headers={"HX-Request": "true"})
+    assert b"<html" not in fragment.data and b"Save changes" in fragment.data
+
+
+def test_another_users_capture_is_not_found(as_alice, app, bob):
+    encounter_id, _ = add_capture(app, bob, name="Bob's contact")
+    assert as_alice.get(f"/captures/{encounter_id}/edit").status_code == 404
+    response = as_alice.post(f"/captures/{encounter_id}/edit", data={"name": "Stolen"})
+    assert response.status_code == 404
+    with app.app_context():
+        assert db.session.get(Encounter, encounter_id).name == "Bob's contact"
+
+
+def test_capture_routes_refuse_wrong_methods(as_alice, app, alice):
+    encounter_id, _ = add_capture(app, alice, name="Dana")
+    assert as_alice.delete("/capture").status_code == 405
+    assert as_alice.post("/today").status_code == 405
+    assert as_alice.put(f"/captures/{encounter_id}/edit").status_code == 405
+
+
+def test_captured_text_is_never_markup(as_alice, app, alice):
+    event = add_event(app, alice)
+    add_capture(app, alice, name="<script>alert(1)</script>", note="<b>x</b>", event_id=event)
+    body = as_alice.get("/today").get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in body
+    assert "&lt;script&gt;" in body
+    assert "script-src 'self'" in as_alice.get("/today").headers["Content-Security-Policy"]
