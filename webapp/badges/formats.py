@@ -193,13 +193,14 @@ _ADDERS: dict[str, Callable[[Card, str], None]] = {
 _WRAPPERS = ("attendee", "profile", "contact", "person", "user", "data", "badge")
 
 
-def _scalars(value: Any) -> list[str]:
-    """Return the text of a JSON string or number, or of a list of them."""
+def _scalars(value: Any, *, numbers: bool) -> list[str]:
+    """Return the text of a JSON string (or number, if allowed), or of a list of them."""
     items = value if isinstance(value, list) else [value]
+    # Numbers only where a phone number may be one; a name or company is always a string.
     return [
         str(v)
         for v in items
-        if isinstance(v, str) or (isinstance(v, int | float) and not isinstance(v, bool))
+        if isinstance(v, str) or (numbers and isinstance(v, int) and not isinstance(v, bool))
     ]
 
 
@@ -211,22 +212,27 @@ def _read_object(card: Card, obj: dict[str, Any], depth: int = 0) -> None:
         if isinstance(value, dict) and (norm in _WRAPPERS or norm == "name"):
             inner.append(value)  # {"attendee": {...}} or {"name": {"first": ..., "last": ...}}
         elif norm in _SCALAR_KEYS:
-            texts = _scalars(value)
+            texts = _scalars(value, numbers=False)
             attr = _SCALAR_KEYS[norm]
             if texts and not getattr(card, attr):
                 setattr(card, attr, texts[0].strip())
         elif norm in _ADDERS:
-            for text in _scalars(value):
+            for text in _scalars(value, numbers=True):
                 _ADDERS[norm](card, text)
     if depth < 2:
         for value in inner:
             _read_object(card, value, depth + 1)
 
 
+def _no_constant(name: str) -> None:
+    """Refuse NaN and Infinity, which are not JSON (browsers reject them too)."""
+    raise ValueError(f"{name} is not JSON")
+
+
 def parse_json(text: str) -> Card | None:
     """Read a JSON badge object, or return None if the text is not a JSON object."""
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_no_constant)
     except (ValueError, RecursionError):
         return None
     if not isinstance(data, dict):

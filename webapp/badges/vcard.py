@@ -99,7 +99,8 @@ def _vobject_props(text: str) -> list[Prop] | None:
     return [
         Prop(line.name.upper(), {k.upper(): list(v) for k, v in line.params.items()}, line.value)
         for line in lines
-        if isinstance(line.value, str)
+        # vobject has decoded quoted-printable and dropped its ENCODING; what is left is binary.
+        if isinstance(line.value, str) and "ENCODING" not in line.params
     ]
 
 
