@@ -80,7 +80,7 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def base_url() -> Iterator[str]:
+def harness_url() -> Iterator[str]:
     with serve_harness() as url:
         yield url
 
@@ -122,7 +122,7 @@ def prompting_browser(pw: Any) -> Iterator[Any]:
 
 
 def open_harness(
-    browser: Any, phone: dict[str, Any], base_url: str, query: str = "", init_script: str = ""
+    browser: Any, phone: dict[str, Any], harness_url: str, query: str = "", init_script: str = ""
 ) -> Session:
     context = browser.new_context(**phone)
     session = Session(page=None)
@@ -140,14 +140,14 @@ def open_harness(
     if init_script:
         context.add_init_script(init_script)
     session.page = context.new_page()
-    session.page.goto(f"{base_url}/harness/index.html{query}")
+    session.page.goto(f"{harness_url}/harness/index.html{query}")
     session.page.wait_for_function("window.harness?.ready === true")
     return session
 
 
 @pytest.fixture
-def harness(camera_browser: Any, phone: dict[str, Any], base_url: str) -> Iterator[Session]:
-    session = open_harness(camera_browser, phone, base_url)
+def harness(camera_browser: Any, phone: dict[str, Any], harness_url: str) -> Iterator[Session]:
+    session = open_harness(camera_browser, phone, harness_url)
     yield session
     session.page.context.close()
 
@@ -205,9 +205,9 @@ def test_it_ignores_the_same_badge_when_scanning_again_within_four_seconds(
 
 
 def test_it_reports_a_badge_once_in_continuous_mode(
-    camera_browser: Any, phone: dict[str, Any], base_url: str
+    camera_browser: Any, phone: dict[str, Any], harness_url: str
 ) -> None:
-    session = open_harness(camera_browser, phone, base_url, query="?continuous=1")
+    session = open_harness(camera_browser, phone, harness_url, query="?continuous=1")
     session.scan()
     session.wait_settled()
     session.page.wait_for_timeout(1200)
@@ -260,9 +260,9 @@ def test_it_decodes_a_photo_of_a_badge(
 
 
 def test_a_denied_camera_permission_says_what_to_do(
-    prompting_browser: Any, phone: dict[str, Any], base_url: str
+    prompting_browser: Any, phone: dict[str, Any], harness_url: str
 ) -> None:
-    session = open_harness(prompting_browser, phone, base_url)  # headless denies the prompt
+    session = open_harness(prompting_browser, phone, harness_url)  # headless denies the prompt
     session.scan()
     session.wait_settled()
 
@@ -293,9 +293,9 @@ OVERCONSTRAINED = """
     ids=["not-found", "no-media-devices", "overconstrained"],
 )
 def test_no_camera_says_to_type_or_take_a_photo(
-    camera_browser: Any, phone: dict[str, Any], base_url: str, init_script: str
+    camera_browser: Any, phone: dict[str, Any], harness_url: str, init_script: str
 ) -> None:
-    session = open_harness(camera_browser, phone, base_url, init_script=init_script)
+    session = open_harness(camera_browser, phone, harness_url, init_script=init_script)
     session.scan()
     session.wait_settled()
 
@@ -306,12 +306,12 @@ def test_no_camera_says_to_type_or_take_a_photo(
 
 
 def test_an_insecure_page_gets_the_insecure_error(
-    camera_browser: Any, phone: dict[str, Any], base_url: str
+    camera_browser: Any, phone: dict[str, Any], harness_url: str
 ) -> None:
     session = open_harness(
         camera_browser,
         phone,
-        base_url,
+        harness_url,
         init_script='Object.defineProperty(window, "isSecureContext", { value: false });',
     )
     session.scan()
@@ -323,9 +323,9 @@ def test_an_insecure_page_gets_the_insecure_error(
 
 
 def test_a_decoder_that_cannot_load_is_reported_and_the_camera_released(
-    camera_browser: Any, phone: dict[str, Any], base_url: str
+    camera_browser: Any, phone: dict[str, Any], harness_url: str
 ) -> None:
-    session = open_harness(camera_browser, phone, base_url)
+    session = open_harness(camera_browser, phone, harness_url)
     session.page.context.route("**/*.wasm", lambda route: route.abort())
     session.scan()
     session.wait_settled()
@@ -349,7 +349,7 @@ TORCH = """
 
 
 def test_the_torch_is_switched_with_an_advanced_constraint(
-    phone: dict[str, Any], base_url: str, pw: Any, tmp_path: Path
+    phone: dict[str, Any], harness_url: str, pw: Any, tmp_path: Path
 ) -> None:
     # A camera with no code in view keeps scanning, so the torch can be toggled.
     blank = fakecam.blank_y4m(tmp_path / "blank.y4m", frames=2)
@@ -357,7 +357,7 @@ def test_the_torch_is_switched_with_an_advanced_constraint(
         executable_path=str(CHROMIUM), args=BASE_ARGS + fakecam.chromium_camera_args(blank)
     )
     try:
-        session = open_harness(browser, phone, base_url, init_script=TORCH)
+        session = open_harness(browser, phone, harness_url, init_script=TORCH)
         session.scan()
         session.page.wait_for_function("window.harness.log.states.at(-1) === 'scanning'")
         torch = session.page.get_by_role("button", name="Torch")
@@ -375,12 +375,12 @@ def test_the_torch_is_switched_with_an_advanced_constraint(
 
 
 def test_it_falls_back_to_animation_frames_without_video_frame_callbacks(
-    camera_browser: Any, phone: dict[str, Any], base_url: str
+    camera_browser: Any, phone: dict[str, Any], harness_url: str
 ) -> None:
     session = open_harness(
         camera_browser,
         phone,
-        base_url,
+        harness_url,
         init_script="delete HTMLVideoElement.prototype.requestVideoFrameCallback;",
     )
     session.scan()
@@ -407,10 +407,10 @@ FAKE_NATIVE = """
     ids=["reads-qr", "no-qr"],
 )
 def test_a_native_detector_is_used_only_if_it_reads_qr_codes(
-    camera_browser: Any, phone: dict[str, Any], base_url: str, formats: str, decoder: str
+    camera_browser: Any, phone: dict[str, Any], harness_url: str, formats: str, decoder: str
 ) -> None:
     session = open_harness(
-        camera_browser, phone, base_url, init_script=FAKE_NATIVE.replace("FORMATS", formats)
+        camera_browser, phone, harness_url, init_script=FAKE_NATIVE.replace("FORMATS", formats)
     )
     session.scan()
     session.wait_settled()
@@ -437,7 +437,7 @@ STRICT_CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; object-s
     ids=["with-wasm-unsafe-eval", "without"],
 )
 def test_it_runs_under_a_strict_content_security_policy(
-    camera_browser: Any, phone: dict[str, Any], base_url: str, csp: str, outcome: str
+    camera_browser: Any, phone: dict[str, Any], harness_url: str, csp: str, outcome: str
 ) -> None:
     context = camera_browser.new_context(**phone)
 
@@ -449,7 +449,7 @@ def test_it_runs_under_a_strict_content_security_policy(
 
     context.route("**/harness/index.html", with_csp)
     page = context.new_page()
-    page.goto(f"{base_url}/harness/index.html")
+    page.goto(f"{harness_url}/harness/index.html")
     page.wait_for_function("() => window.harness?.ready === true")
     page.get_by_role("button", name="Scan badge").click()
     page.wait_for_function(f"() => {SETTLED}", timeout=10_000)  # not eval: CSP
