@@ -441,7 +441,11 @@ export function createScanner({ video, onDecode, onError, onState, continuous = 
     if (!continuous) release();
     feedback();
     setState("found");
-    onDecode(text);
+    try {
+      onDecode(text);
+    } catch (err) {
+      console.error(err); // the page's bug, not a frame to skip silently
+    }
     if (continuous && scanner.running) setState("scanning");
   }
 
