@@ -52,6 +52,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     for bp in (auth_bp, profile_bp, events_bp, capture_bp, contacts_bp, cards_bp):
         app.register_blueprint(bp)
 
+    from webapp.sync.views import bp as sync_bp
+
+    app.register_blueprint(sync_bp)
+
     from webapp import cli
 
     cli.init_app(app)

@@ -44,6 +44,40 @@ def create_user_command(
     click.echo(f"Created {email.strip().lower()}.")
 
 
+@user_cli.command("token")
+@click.argument("email")
+@click.option("--name", default="", help="A label, e.g. the phone's name.")
+def token_command(email: str, name: str) -> None:
+    """Print a new personal API token for EMAIL (shown once; stored hashed)."""
+    from webapp.auth.tokens import issue_token
+
+    row, token = issue_token(_user_or_exit(email).id, name=name)
+    db.session.commit()
+    click.echo(token)
+    click.echo(f"Token {row.id} for {email}: keep it secret; it is not shown again.", err=True)
+
+
+@user_cli.command("revoke-token")
+@click.argument("email")
+@click.argument("token_id", required=False, type=int)
+@click.option("--all", "revoke_all", is_flag=True, help="Revoke every token of EMAIL.")
+def revoke_token_command(email: str, token_id: int | None, revoke_all: bool) -> None:
+    """Revoke token TOKEN_ID of EMAIL (or --all); list the tokens when neither is given."""
+    from webapp.auth.tokens import list_tokens, revoke_tokens
+
+    user = _user_or_exit(email)
+    if token_id is None and not revoke_all:
+        for row in list_tokens(user.id):
+            state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "live"
+            click.echo(f"{row.id}\t{row.hint}...\t{row.created_at:%Y-%m-%d}\t{state}\t{row.name}")
+        return
+    count = revoke_tokens(user.id, None if revoke_all else token_id)
+    db.session.commit()
+    if count == 0:
+        raise click.ClickException("No live token to revoke.")
+    click.echo(f"Revoked {count} token(s).")
+
+
 @click.command("demo")
 @with_appcontext
 def demo_command() -> None:

@@ -1,7 +1,9 @@
 """Import every model module so that SQLAlchemy and Alembic see all tables."""
 
 from webapp.auth.models import LoginSession, User
+from webapp.auth.tokens import ApiToken  # noqa: F401  (API tokens)
 from webapp.contacts.models import Contact, ContactHandle, Encounter, Hook
 from webapp.events.models import Event
+from webapp.sync.models import CaptureRevision, ChangeRecord, SyncLog, Tombstone  # noqa: F401
 
 __all__ = ["Contact", "ContactHandle", "Encounter", "Event", "Hook", "LoginSession", "User"]

@@ -114,8 +114,16 @@ def _copy_fields(encounter: Encounter, data: CaptureData) -> None:
     encounter.rating = data.rating
 
 
-def update_capture(encounter: Encounter, data: CaptureData) -> Encounter:
-    """Apply an edit to an existing capture and to what its contact knows."""
+def update_capture(
+    encounter: Encounter, data: CaptureData, source: str = "web", at: datetime | None = None
+) -> Encounter:
+    """Apply an edit to an existing capture and to what its contact knows.
+
+    Every changed field is kept in the capture's history with its source and time.
+    """
+    from webapp.sync.history import record_revisions, snapshot
+
+    before = snapshot(encounter)
     _copy_fields(encounter, data)
     if data.event_id is not None:
         encounter.event_id = data.event_id
@@ -123,6 +131,7 @@ def update_capture(encounter: Encounter, data: CaptureData) -> Encounter:
     _update_contact(encounter.contact, data)
     db.session.flush()
     claim_handles(encounter.contact, handles_for([data.email], [data.phone], [data.url]))
+    record_revisions(encounter, before, source, at or utcnow())
     return encounter
 
 

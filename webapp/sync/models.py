@@ -1,0 +1,135 @@
+"""Idempotency records, tombstones, capture history and the per-user change log."""
+
+from datetime import datetime
+
+from sqlalchemy import (
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    delete,
+    event,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from webapp.db_types import UTCDateTime, utcnow
+from webapp.extensions import db
+
+
+class ChangeRecord(db.Model):
+    """One applied change from a device: the idempotency key and what it said."""
+
+    __tablename__ = "change_records"
+    __table_args__ = (
+        UniqueConstraint("user_id", "change_id"),
+        Index("ix_change_records_capture", "user_id", "capture_uuid", "device_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    change_id: Mapped[str] = mapped_column(String(36))
+    payload_hash: Mapped[str] = mapped_column(String(64))
+    result: Mapped[str] = mapped_column(String(12))
+    capture_uuid: Mapped[str] = mapped_column(String(36))
+    device_id: Mapped[str] = mapped_column(String(36))
+    # What the device sent: its view of the capture, the base for its next edit.
+    data: Mapped[dict | None] = mapped_column(db.JSON)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Tombstone(db.Model):
+    """A deleted capture, so a stale device cannot bring it back."""
+
+    __tablename__ = "tombstones"
+    __table_args__ = (UniqueConstraint("user_id", "capture_uuid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    capture_uuid: Mapped[str] = mapped_column(String(36))
+    deleted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CaptureRevision(db.Model):
+    """One change to one field of a capture, with the value it replaced."""
+
+    __tablename__ = "capture_revisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    encounter_id: Mapped[int] = mapped_column(
+        ForeignKey("encounters.id", ondelete="CASCADE"), index=True
+    )
+    field: Mapped[str] = mapped_column(String(40))
+    old_value: Mapped[str | None] = mapped_column(Text)
+    new_value: Mapped[str | None] = mapped_column(Text)
+    # applied: new_value replaced old_value; merged: both notes kept; kept: new_value lost
+    # to a newer edit and is kept here only.
+    outcome: Mapped[str] = mapped_column(String(8), default="applied")
+    source: Mapped[str] = mapped_column(String(40))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SyncLog(db.Model):
+    """The latest change to each of a user's captures, in commit order (the feed's cursor)."""
+
+    __tablename__ = "sync_log"
+    # AUTOINCREMENT: SQLite would otherwise reuse the id of a deleted last row, and a
+    # cursor must never point at a position that is handed out again.
+    __table_args__ = (
+        Index("ix_sync_log_user_id_id", "user_id", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    capture_uuid: Mapped[str] = mapped_column(String(36), index=True)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# Every write to a capture, from any path (form, sync, import, outreach marking a hook done),
+# moves that capture to the end of its owner's change log, so the feed misses nothing.
+_LOG_LOCK_BASE = 0x486B_0000_0000  # namespace for pg_advisory_xact_lock keys
+
+
+def lock_user_log(connection, user_id: int) -> None:
+    """On PostgreSQL, serialize a user's writers so log ids commit in order."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOG_LOCK_BASE + user_id}
+        )
+
+
+@event.listens_for(Session, "after_flush")
+def _log_capture_changes(session: Session, _context) -> None:
+    from webapp.contacts.models import Encounter, Hook
+
+    touched: set[tuple[int, str]] = set()
+    hook_encounters: set[int] = set()
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, Encounter):
+            touched.add((obj.user_id, obj.uuid))
+        elif isinstance(obj, Hook) and obj.encounter_id is not None:
+            hook_encounters.add(obj.encounter_id)
+    if not touched and not hook_encounters:
+        return
+    connection = session.connection()
+    if hook_encounters:
+        rows = connection.execute(
+            select(Encounter.user_id, Encounter.uuid).where(Encounter.id.in_(hook_encounters))
+        )
+        touched.update((user_id, uuid) for user_id, uuid in rows)
+    now = utcnow()
+    for user_id in sorted({user_id for user_id, _ in touched}):
+        lock_user_log(connection, user_id)
+        uuids = sorted(uuid for owner, uuid in touched if owner == user_id)
+        connection.execute(
+            delete(SyncLog).where(SyncLog.user_id == user_id, SyncLog.capture_uuid.in_(uuids))
+        )
+        connection.execute(
+            insert(SyncLog),
+            [{"user_id": user_id, "capture_uuid": uuid, "changed_at": now} for uuid in uuids],
+        )

@@ -1,0 +1,304 @@
+"""Apply a device's batch of changes, exactly once each, and list what changed since a cursor.
+
+No HTTP here: the view checks the request and commits; these functions do the work inside
+the caller's transaction. Each change runs in its own SAVEPOINT together with its
+idempotency record, so one bad change never takes its neighbours down and a change is
+either applied with its record or not at all.
+"""
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from webapp.capture.ingest import CaptureData, HookData, record_capture, update_capture
+from webapp.contacts.models import HOOK_TYPES, Encounter
+from webapp.events.models import Event
+from webapp.extensions import db
+from webapp.sync.history import add_revision, field_clocks, history, snapshot
+from webapp.sync.models import ChangeRecord, Tombstone, lock_user_log
+from webapp.sync.validate import Change, Rejected, parse_change
+
+NOTE_MARKER = "\n\n--- also written on another device ---\n"
+CAPTURE_DELETED = "capture was deleted"
+REUSED = "change id reused with different content"
+
+
+@dataclass
+class Batch:
+    """What one batch needs from the database, fetched once rather than per change."""
+
+    user_id: int
+    device_id: str
+    known: dict[str, ChangeRecord] = field(default_factory=dict)
+    tombstoned: set[str] = field(default_factory=set)
+    encounters: dict[str, Encounter] = field(default_factory=dict)
+    events: dict[str, int] = field(default_factory=dict)
+
+
+def begin_write(busy_timeout_ms: int | None = None) -> None:
+    """Open the write transaction: BEGIN IMMEDIATE on SQLite, the user's log lock on PG.
+
+    A deferred SQLite transaction that reads and then writes can fail at once with
+    "database is locked" when another writer got in between; taking the write lock first
+    makes writers queue for the busy timeout instead.
+    """
+    connection = db.session.connection()
+    if connection.dialect.name == "sqlite":
+        if busy_timeout_ms is not None:
+            connection.exec_driver_sql(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def apply_batch(user_id: int, device_id: str, changes: list[Any]) -> list[dict]:
+    """Apply each change for user_id; return one result per change, in order."""
+    lock_user_log(db.session.connection(), user_id)
+    parsed: list[Change | dict] = []
+    for raw in changes:
+        try:
+            parsed.append(parse_change(raw))
+        except Rejected as error:
+            given = raw.get("id") if isinstance(raw, dict) else None
+            change_id = given if isinstance(given, str) else None
+            parsed.append({"id": change_id, "status": "rejected", "error": str(error)})
+    valid = [change for change in parsed if isinstance(change, Change)]
+    batch = _prefetch(user_id, device_id, valid)
+    return [c if isinstance(c, dict) else apply_change(batch, c) for c in parsed]
+
+
+def _prefetch(user_id: int, device_id: str, changes: list[Change]) -> Batch:
+    """Load the idempotency records, tombstones, captures and events the batch names."""
+    batch = Batch(user_id, device_id)
+    if not changes:
+        return batch
+    change_ids = {c.id for c in changes}
+    capture_ids = {c.capture_id for c in changes}
+    event_uuids = {c.event_uuid for c in changes if c.event_uuid}
+    batch.known = {
+        r.change_id: r
+        for r in db.session.scalars(
+            select(ChangeRecord).where(
+                ChangeRecord.user_id == user_id, ChangeRecord.change_id.in_(change_ids)
+            )
+        )
+    }
+    batch.tombstoned = set(
+        db.session.scalars(
+            select(Tombstone.capture_uuid).where(
+                Tombstone.user_id == user_id, Tombstone.capture_uuid.in_(capture_ids)
+            )
+        )
+    )
+    batch.encounters = {
+        e.uuid: e
+        for e in db.session.scalars(
+            select(Encounter)
+            .where(Encounter.user_id == user_id, Encounter.uuid.in_(capture_ids))
+            .options(selectinload(Encounter.hooks), selectinload(Encounter.contact))
+        )
+    }
+    if event_uuids:
+        batch.events = dict(
+            db.session.execute(
+                select(Event.uuid, Event.id).where(
+                    Event.user_id == user_id, Event.uuid.in_(event_uuids)
+                )
+            )
+            .tuples()
+            .all()
+        )
+    return batch
+
+
+def _answer_known(record: ChangeRecord, change: Change) -> dict:
+    if record.payload_hash == change.payload_hash:
+        return {"id": change.id, "status": "duplicate"}
+    return {"id": change.id, "status": "rejected", "error": REUSED}
+
+
+def apply_change(batch: Batch, change: Change) -> dict:
+    """Apply one change with its idempotency record in one savepoint; return its result."""
+    known = batch.known.get(change.id)
+    if known is not None:
+        return _answer_known(known, change)
+    for attempt in range(2):
+        try:
+            with db.session.begin_nested():
+                # The record goes first: a racing twin of this change fails here, on the
+                # unique (user_id, change_id), before it can touch the capture.
+                record = ChangeRecord(
+                    user_id=batch.user_id,
+                    change_id=change.id,
+                    payload_hash=change.payload_hash,
+                    result="applied",
+                    capture_uuid=change.capture_id,
+                    device_id=batch.device_id,
+                    data=change.values if change.op == "upsert" else None,
+                )
+                base = _device_base(batch, change)
+                db.session.add(record)
+                db.session.flush()
+                if change.op == "delete":
+                    _delete(batch, change)
+                else:
+                    _upsert(batch, change, base)
+                db.session.flush()
+        except Rejected as error:
+            _reload(batch, change.capture_id)
+            return {"id": change.id, "status": "rejected", "error": str(error)}
+        except ValueError as error:  # e.g. BadgeError: the parser refused the QR text
+            _reload(batch, change.capture_id)
+            return {"id": change.id, "status": "rejected", "error": f"data.raw: {error}"}
+        except IntegrityError:
+            _reload(batch, change.capture_id)
+            record = db.session.scalar(
+                select(ChangeRecord).where(
+                    ChangeRecord.user_id == batch.user_id, ChangeRecord.change_id == change.id
+                )
+            )
+            if record is not None:
+                return _answer_known(record, change)
+            if attempt:
+                raise
+            # Another writer created the same capture or handle first: try again as an edit.
+            continue
+        batch.known[change.id] = record
+        return {"id": change.id, "status": "applied"}
+    raise AssertionError("unreachable")
+
+
+def _reload(batch: Batch, capture_id: str) -> None:
+    """Re-read a capture after a rolled-back savepoint left the cached one unreliable."""
+    encounter = db.session.scalar(
+        select(Encounter).where(Encounter.user_id == batch.user_id, Encounter.uuid == capture_id)
+    )
+    if encounter is None:
+        batch.encounters.pop(capture_id, None)
+    else:
+        batch.encounters[capture_id] = encounter
+
+
+def _device_base(batch: Batch, change: Change) -> dict | None:
+    """Return what this device last sent for the capture: the base of its edit."""
+    if change.op != "upsert" or change.capture_id not in batch.encounters:
+        return None
+    return db.session.scalar(
+        select(ChangeRecord.data)
+        .where(
+            ChangeRecord.user_id == batch.user_id,
+            ChangeRecord.capture_uuid == change.capture_id,
+            ChangeRecord.device_id == batch.device_id,
+            ChangeRecord.data.is_not(None),
+        )
+        .order_by(ChangeRecord.id.desc())
+        .limit(1)
+    )
+
+
+def _event_id(batch: Batch, change: Change) -> int | None:
+    if change.event_uuid is None:
+        return None
+    event_id = batch.events.get(change.event_uuid)
+    if event_id is None:
+        raise Rejected("data.event_id is not one of your events")
+    return event_id
+
+
+def _upsert(batch: Batch, change: Change, base: dict | None) -> None:
+    if change.capture_id in batch.tombstoned:
+        raise Rejected(CAPTURE_DELETED)
+    assert change.data is not None
+    change.data.event_id = _event_id(batch, change)
+    change.data.device_id = batch.device_id
+    encounter = batch.encounters.get(change.capture_id)
+    if encounter is None:
+        batch.encounters[change.capture_id] = record_capture(batch.user_id, change.data)
+        return
+    merge_edit(encounter, change, base, batch.device_id)
+
+
+def merge_edit(encounter: Encounter, change: Change, base: dict | None, source: str) -> None:
+    """Merge a device's edit into the capture field by field, keeping every lost value.
+
+    A field the device did not change (its value equals what the device last sent) is
+    left alone. A field it changed wins if its edit is at least as new as the field's
+    last change; otherwise the newer value stays and the device's value goes to history.
+    When both sides changed the note, both texts are kept, joined by a marker.
+    """
+    current = snapshot(encounter)
+    if base is None:
+        base = _initial_values(encounter, current)
+    clocks = field_clocks(encounter.id)
+    result = dict(current)
+    kept: list[str] = []
+    for name, incoming in change.values.items():
+        mine = current.get(name)
+        if incoming == mine or incoming == base.get(name):
+            continue
+        server_changed = mine != base.get(name)
+        if name == "note" and server_changed and mine and incoming:
+            device_is_newer = change.at >= clocks.get(name, encounter.happened_at)
+            older, newer = (mine, incoming) if device_is_newer else (incoming, mine)
+            result[name] = older + NOTE_MARKER + newer
+        elif change.at >= clocks.get(name, encounter.happened_at):
+            result[name] = incoming
+        else:
+            kept.append(name)
+    if change.data is not None and change.data.event_id is not None:
+        event_id = change.data.event_id
+    else:
+        event_id = None
+    update_capture(encounter, _capture_from(result, event_id), source=source, at=change.at)
+    for name in kept:
+        add_revision(
+            encounter, name, current.get(name), change.values[name], source, change.at, "kept"
+        )
+
+
+def _initial_values(encounter: Encounter, current: dict) -> dict:
+    """Return each field's first known value: the base for a device that never sent it."""
+    values = dict(current)
+    seen: set[str] = set()
+    for revision in history(encounter.id):
+        if revision.field not in seen:
+            seen.add(revision.field)
+            values[revision.field] = revision.old_value
+    return values
+
+
+def _capture_from(values: dict, event_id: int | None) -> CaptureData:
+    hooks = []
+    for kind in HOOK_TYPES:
+        value = values.get(f"hook:{kind}")
+        if value is not None:
+            owed_by, detail = json.loads(value)
+            hooks.append(HookData(type=kind, detail=detail, owed_by=owed_by))
+    text_values = {
+        k: values[k] or "" for k in values if not k.startswith("hook:") and k != "rating"
+    }
+    return CaptureData(**text_values, rating=values.get("rating"), event_id=event_id, hooks=hooks)
+
+
+def _delete(batch: Batch, change: Change) -> None:
+    """Delete the capture (its contact stays) and leave a tombstone."""
+    encounter = batch.encounters.pop(change.capture_id, None)
+    if encounter is not None:
+        db.session.delete(encounter)
+    if change.capture_id not in batch.tombstoned:
+        db.session.add(
+            Tombstone(user_id=batch.user_id, capture_uuid=change.capture_id, deleted_at=change.at)
+        )
+        batch.tombstoned.add(change.capture_id)
+
+
+def tombstone_time(user_id: int, capture_uuid: str) -> datetime | None:
+    """Return when the user's capture was deleted, if it was."""
+    return db.session.scalar(
+        select(Tombstone.deleted_at).where(
+            Tombstone.user_id == user_id, Tombstone.capture_uuid == capture_uuid
+        )
+    )

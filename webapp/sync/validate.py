@@ -1,0 +1,201 @@
+"""Check one change from a device and turn it into capture data, or say what is wrong.
+
+The limits are the capture form's (webapp/capture/forms.py), so a capture the form would
+refuse is refused here too, with an error that names the field.
+"""
+
+import hashlib
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from webapp.capture.forms import normalize_url
+from webapp.capture.ingest import CaptureData, HookData
+from webapp.config import MAX_FIELD, MAX_NOTE
+from webapp.contacts.models import HOOK_TYPES, OWED_BY, RATINGS
+from webapp.sync.history import HOOK_FIELDS, TEXT_FIELDS, hook_value
+
+KINDS = {"capture": ("upsert", "delete")}
+LIMITS = {
+    "name": MAX_FIELD,
+    "org": MAX_FIELD,
+    "title": MAX_FIELD,
+    "email": 254,
+    "phone": 60,
+    "url": 300,
+    "note": MAX_NOTE,
+    "offer": 1000,
+    "ask": 1000,
+    "raw": 4096,
+}
+HOOK_DETAIL_MAX = 500
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_PHONE_CHARS = set("0123456789+()-./ ")
+
+
+class Rejected(ValueError):
+    """A change that cannot be applied; str() says why."""
+
+
+@dataclass
+class Change:
+    """One valid change, ready to apply."""
+
+    id: str
+    op: str
+    at: datetime
+    capture_id: str
+    payload_hash: str
+    data: CaptureData | None = None
+    event_uuid: str | None = None
+    values: dict[str, str | None] = field(default_factory=dict)
+
+
+def as_uuid(value: Any, what: str) -> str:
+    """Return value as a canonical lower-case UUID string, or raise Rejected."""
+    if not isinstance(value, str) or len(value) > 36:
+        raise Rejected(f"{what} must be a UUID string")
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise Rejected(f"{what} must be a UUID string") from None
+
+
+def payload_hash(change: dict) -> str:
+    """Return the hash that tells a replay of this change from a different change."""
+    content = {key: change.get(key) for key in ("kind", "op", "at", "data")}
+    blob = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def parse_at(value: Any) -> datetime:
+    """Return the device's time as an aware datetime; refuse a time without an offset."""
+    if not isinstance(value, str) or len(value) > 40:
+        raise Rejected("at must be an ISO 8601 time string")
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        raise Rejected("at must be an ISO 8601 time string") from None
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise Rejected("at must include a UTC offset (e.g. +01:00 or Z)")
+    return at
+
+
+def parse_change(raw: Any) -> Change:
+    """Check one change and return it parsed; raise Rejected naming the problem."""
+    if not isinstance(raw, dict):
+        raise Rejected("a change must be a JSON object")
+    change_id = as_uuid(raw.get("id"), "id")
+    kind, op = raw.get("kind"), raw.get("op")
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise Rejected(f"unknown kind {kind!r}")
+    if not isinstance(op, str) or op not in KINDS[kind]:
+        raise Rejected(f"unknown op {op!r} for kind {kind!r}")
+    seq = raw.get("seq")
+    if seq is not None and (not isinstance(seq, int) or isinstance(seq, bool) or seq < 0):
+        raise Rejected("seq must be a non-negative integer")
+    at = parse_at(raw.get("at"))
+    data = raw.get("data")
+    if not isinstance(data, dict):
+        raise Rejected("data must be a JSON object")
+    digest = payload_hash(raw)
+    if op == "delete":
+        capture_id = as_uuid(data.get("capture_id"), "data.capture_id")
+        return Change(change_id, op, at, capture_id, digest)
+    capture_id = change_id
+    if data.get("capture_id") is not None:
+        capture_id = as_uuid(data["capture_id"], "data.capture_id")
+    capture = _capture_data(data)
+    event_uuid = None
+    if data.get("event_id") is not None:
+        event_uuid = as_uuid(data["event_id"], "data.event_id")
+    capture.happened_at = at
+    capture.uuid = capture_id
+    return Change(change_id, op, at, capture_id, digest, capture, event_uuid, values_of(capture))
+
+
+def _text(data: dict, name: str) -> str:
+    value = data.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise Rejected(f"data.{name} must be a string or null")
+    value = value.strip()
+    if len(value) > LIMITS[name]:
+        raise Rejected(f"data.{name} is too long: keep it under {LIMITS[name]:,} characters")
+    return value
+
+
+def _capture_data(data: dict) -> CaptureData:
+    """Check the capture fields the way the capture form does."""
+    values = {name: _text(data, name) for name in TEXT_FIELDS}
+    values["email"] = values["email"].lower()
+    if values["email"] and not _EMAIL.fullmatch(values["email"]):
+        raise Rejected("data.email is not a valid email address")
+    phone = values["phone"]
+    if phone and (set(phone) - _PHONE_CHARS or sum(c.isdigit() for c in phone) < 3):
+        raise Rejected("data.phone does not look like a phone number")
+    if values["url"]:
+        values["url"] = normalize_url(values["url"])
+        if (
+            not values["url"].lower().startswith(("http://", "https://"))
+            or len(values["url"]) > 300
+        ):
+            raise Rejected("data.url must be an http or https link")
+    rating = data.get("rating")
+    if rating is not None and (not isinstance(rating, str) or rating not in RATINGS):
+        raise Rejected("data.rating must be hot, warm, cold or null")
+    raw = data.get("raw")
+    if raw is not None:
+        if not isinstance(raw, str):
+            raise Rejected("data.raw must be a string or null")
+        if len(raw) > LIMITS["raw"]:
+            raise Rejected("data.raw is too long: keep it under 4,096 characters")
+    capture = CaptureData(**values, rating=rating, raw=raw or None, hooks=_hooks(data.get("hooks")))
+    if not capture.identifies_someone():
+        raise Rejected("data needs a name, an email, a phone, a link or the scanned text")
+    return capture
+
+
+def _hooks(value: Any) -> list[HookData]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or len(value) > len(HOOK_TYPES):
+        raise Rejected("data.hooks must be a list of at most one hook per type")
+    hooks: list[HookData] = []
+    for index, item in enumerate(value):
+        where = f"data.hooks[{index}]"
+        if not isinstance(item, dict):
+            raise Rejected(f"{where} must be an object")
+        kind, detail, owed = item.get("type"), item.get("detail"), item.get("owed_by", "me")
+        if not isinstance(kind, str) or kind not in HOOK_TYPES:
+            raise Rejected(f"{where}.type {kind!r} is not a known hook type")
+        if any(h.type == kind for h in hooks):
+            raise Rejected(f"{where}.type {kind!r} is listed twice")
+        if detail is None:
+            detail = ""
+        if not isinstance(detail, str):
+            raise Rejected(f"{where}.detail must be a string or null")
+        if len(detail.strip()) > HOOK_DETAIL_MAX:
+            raise Rejected(f"{where}.detail is too long: keep it under 500 characters")
+        if kind == "custom" and not detail.strip():
+            raise Rejected(f"{where}.detail must say what the custom promise is")
+        if owed is None:
+            owed = "me"
+        if not isinstance(owed, str) or owed not in OWED_BY:
+            raise Rejected(f"{where}.owed_by must be me or them")
+        hooks.append(HookData(type=kind, detail=detail.strip(), owed_by=owed))
+    return hooks
+
+
+def values_of(capture: CaptureData) -> dict[str, str | None]:
+    """Return the capture's mergeable fields as comparable values (see history.snapshot)."""
+    values: dict[str, str | None] = {name: getattr(capture, name) for name in TEXT_FIELDS}
+    values["rating"] = capture.rating
+    values.update(dict.fromkeys(HOOK_FIELDS))
+    for hook in capture.hooks:
+        values[f"hook:{hook.type}"] = hook_value(hook.detail, hook.owed_by)
+    return values

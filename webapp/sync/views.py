@@ -1,0 +1,129 @@
+"""The phone's sync API: push a batch of changes, pull what changed elsewhere.
+
+Authentication is a personal token (Authorization: Bearer ...) or the browser's session
+cookie; a cookie-authenticated POST must also carry the X-CSRFToken header. Answers are
+always JSON, including errors; a busy database answers 503 with Retry-After so the phone
+keeps its outbox and tries again.
+"""
+
+import json
+
+from flask import Blueprint, current_app, g, jsonify, request
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from webapp.auth.tokens import user_for_token
+from webapp.extensions import csrf, db
+from webapp.sync import feed, service
+from webapp.sync.validate import Rejected, as_uuid
+
+bp = Blueprint("sync", __name__, url_prefix="/api/v1")
+# Token callers cannot have a CSRF token; cookie callers are checked in _authenticate.
+csrf.exempt(bp)
+
+MAX_CHANGES = 500
+MAX_BYTES = 1024 * 1024
+RETRY_AFTER_SECONDS = 2
+
+
+def _error(status: int, message: str, **headers: str):
+    response = jsonify(error=message)
+    response.status_code = status
+    response.headers.update(headers)
+    return response
+
+
+@bp.before_request
+def _authenticate():
+    """Identify the caller by token or session; refuse with 401 JSON, never a redirect."""
+    if request.endpoint == "sync.ping":
+        return None
+    header = request.headers.get("Authorization")
+    if header is not None:
+        scheme, _, token = header.partition(" ")
+        user_id = user_for_token(token.strip()) if scheme.lower() == "bearer" else None
+        if user_id is None:
+            return _error(401, "invalid or revoked token", **{"WWW-Authenticate": "Bearer"})
+        g.api_user_id = user_id
+        return None
+    if not current_user.is_authenticated:
+        return _error(401, "authentication required", **{"WWW-Authenticate": "Bearer"})
+    if request.method == "POST" and current_app.config.get("WTF_CSRF_ENABLED", True):
+        try:
+            csrf.protect()
+        except CSRFError:
+            return _error(403, "missing or invalid X-CSRFToken header")
+    g.api_user_id = current_user.id
+    return None
+
+
+@bp.errorhandler(OperationalError)
+def _busy(_error_):
+    """Tell the phone to keep its outbox and retry: the database is busy, not the data bad."""
+    db.session.rollback()
+    return _error(503, "database busy, try again", **{"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+@bp.get("/ping")
+def ping():
+    """Answer cheaply, for health checks and the benchmark's ceiling."""
+    return jsonify(ok=True)
+
+
+def _read_batch() -> tuple[str, list] | tuple[None, object]:
+    """Return (device_id, changes) from the body, or (None, an error response)."""
+    if request.content_length is not None and request.content_length > MAX_BYTES:
+        return None, _error(413, "batch larger than 1 MB: split it")
+    body = request.stream.read(MAX_BYTES + 1)
+    if len(body) > MAX_BYTES:
+        return None, _error(413, "batch larger than 1 MB: split it")
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None, _error(400, "body is not valid JSON")
+    if not isinstance(payload, dict) or not isinstance(payload.get("changes"), list):
+        return None, _error(400, 'body must be {"device_id": ..., "changes": [...]}')
+    try:
+        device_id = as_uuid(payload.get("device_id"), "device_id")
+    except Rejected as error:
+        return None, _error(400, str(error))
+    if len(payload["changes"]) > MAX_CHANGES:
+        return None, _error(413, f"more than {MAX_CHANGES} changes in one batch: split it")
+    return device_id, payload["changes"]
+
+
+@bp.post("/sync")
+def push():
+    """Apply a batch of changes; answer per change only once everything is committed."""
+    device_id, changes = _read_batch()
+    if device_id is None:
+        return changes
+    service.begin_write(current_app.config.get("SYNC_BUSY_TIMEOUT_MS"))
+    cursor = feed.log_position(g.api_user_id)
+    for attempt in range(2):
+        try:
+            results = service.apply_batch(g.api_user_id, device_id, changes)
+            db.session.commit()
+            break
+        except IntegrityError:
+            # A concurrent writer won a race the savepoints could not absorb; redo once.
+            db.session.rollback()
+            if attempt:
+                return _error(503, "conflicting write, try again", **{"Retry-After": "1"})
+            service.begin_write(current_app.config.get("SYNC_BUSY_TIMEOUT_MS"))
+    return jsonify(results=results, cursor=cursor)
+
+
+@bp.get("/changes")
+def changes():
+    """List the user's captures and deletions changed since the cursor."""
+    try:
+        limit = int(request.args.get("limit", feed.DEFAULT_LIMIT))
+    except ValueError:
+        return _error(400, "limit must be a number")
+    try:
+        page = feed.changes_since(g.api_user_id, request.args.get("since"), limit)
+    except feed.BadCursor as error:
+        return _error(400, str(error))
+    return jsonify(page)
