@@ -124,6 +124,7 @@ def test_safe_link_strips_surrounding_whitespace() -> None:
         "example.com",
         "",
         "https://example.com/\x00",
+        "https://example.com/\njavascript:alert(1)",
     ],
 )
 def test_safe_link_refuses_everything_else(url: str) -> None:

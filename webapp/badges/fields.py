@@ -38,6 +38,7 @@ _BARE_HOST = re.compile(r"[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}(?::\d+)?(?:[/?#]\S*)
 _LINKEDIN_PATH = re.compile(r"/(?:mwlite/)?in/([^/?#]+)")
 _HANDLE = re.compile(r"[\w-]{1,100}")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_ANY_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # Han, kana and Hangul names are written family name first.
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 
@@ -141,7 +142,8 @@ def safe_link(url: str) -> str | None:
         return None
     url = url.strip()
     match = _SCHEME.match(url)
-    if not match or match.group(1).lower() not in LINK_SCHEMES or _CONTROL.search(url):
+    # Browsers silently drop tabs and newlines inside a URL, so none may hide in a link.
+    if not match or match.group(1).lower() not in LINK_SCHEMES or _ANY_CONTROL.search(url):
         return None
     return url
 

@@ -88,6 +88,7 @@ def _vobject_props(text: str) -> list[Prop] | None:
     """Read the card with vobject, or return None if vobject gives up on it."""
     try:
         # vobject may warn on odd input; stay quiet, since warnings are errors under pytest.
+        # (catch_warnings is process-wide, but the window is one short parse.)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             card = vobject.readOne(text, transform=False)
