@@ -43,13 +43,17 @@ def create_app(test_config: dict | None = None) -> Flask:
     web.init_app(app)
 
     from webapp.auth.views import bp as auth_bp
+    from webapp.capture.photo_views import bp as photos_bp
     from webapp.capture.views import bp as capture_bp
     from webapp.cards.views import bp as cards_bp
+    from webapp.contacts.merge_views import bp as merge_bp
     from webapp.contacts.views import bp as contacts_bp
     from webapp.events.views import bp as events_bp
     from webapp.profile.views import bp as profile_bp
 
     for bp in (auth_bp, profile_bp, events_bp, capture_bp, contacts_bp, cards_bp):
+        app.register_blueprint(bp)
+    for bp in (photos_bp, merge_bp):
         app.register_blueprint(bp)
 
     from webapp.sync.views import bp as sync_bp

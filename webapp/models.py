@@ -2,6 +2,7 @@
 
 from webapp.auth.models import LoginSession, User
 from webapp.auth.tokens import ApiToken  # noqa: F401  (API tokens)
+from webapp.capture.models import CapturePhoto  # noqa: F401  (badge photos)
 from webapp.contacts.models import Contact, ContactHandle, Encounter, Hook
 from webapp.events.models import Event
 from webapp.sync.models import CaptureRevision, ChangeRecord, SyncLog, Tombstone  # noqa: F401

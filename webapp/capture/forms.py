@@ -1,9 +1,11 @@
 """The capture form: who, what was said, and the reasons to follow up."""
 
+from flask import has_request_context, request
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, HiddenField, RadioField, StringField, TextAreaField
 from wtforms.validators import Email, Optional, ValidationError
 
+from webapp.badges import BadgeError, parse_payload
 from webapp.capture.ingest import CaptureData, HookData
 from webapp.config import MAX_FIELD, MAX_NOTE
 from webapp.contacts.models import HOOK_TYPES, OWED_BY, RATINGS
@@ -18,6 +20,12 @@ def normalize_url(value: str) -> str:
     if value and "://" not in value and not value.lower().startswith(("mailto:", "tel:")):
         value = "https://" + value
     return value
+
+
+def has_photo() -> bool:
+    """Tell whether the request carries a badge photo (kept on the capture for later)."""
+    upload = request.files.get("photo") if has_request_context() else None
+    return bool(upload and upload.filename)
 
 
 class HttpLink:
@@ -51,7 +59,15 @@ class CaptureFormBase(FlaskForm):
         default="",
         validate_choice=True,
     )
-    raw = HiddenField(validators=[limit(4096, "The scanned text")])
+    raw = HiddenField()  # validate_raw gives the parser's reason (4 KB, control characters)
+
+    def validate_raw(self, field) -> None:
+        """Refuse scanned text the badge parser will not read, saying why."""
+        if field.data:
+            try:
+                parse_payload(field.data)
+            except BadgeError as error:
+                raise ValidationError(str(error)) from error
 
     def hook_fields(self) -> list[tuple[str, BooleanField, StringField, RadioField]]:
         """Return (type, toggle, detail, owed_by) for each hook type, in display order."""
@@ -64,7 +80,7 @@ class CaptureFormBase(FlaskForm):
         """Validate fields, then require something that identifies the person."""
         ok = super().validate(extra_validators)
         data = self.to_capture()
-        if not data.identifies_someone():
+        if not data.identifies_someone() and not has_photo():
             self.name.errors = [*self.name.errors, MISSING_IDENTITY]
             ok = False
         for kind, toggle, detail, _owed in self.hook_fields():

@@ -7,6 +7,7 @@ imports all call record_capture, so a person is matched in exactly one place.
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from webapp.capture.raw import fill_from_raw
 from webapp.contacts.matching import claim_handles, find_contact, handles_for
 from webapp.contacts.models import HOOK_TYPES, RATINGS, Contact, Encounter, Hook
 from webapp.db_types import utcnow
@@ -81,6 +82,7 @@ def record_capture(user_id: int, data: CaptureData) -> Encounter:
     """Store a capture for user_id, attaching it to the person it names."""
     if data.rating is not None and data.rating not in RATINGS:
         raise ValueError(f"Unknown rating {data.rating!r}.")
+    fill_from_raw(data)  # raises BadgeError (a ValueError) for a refused payload
     handles = handles_for([data.email], [data.phone], [data.url])
     contact = find_contact(user_id, handles)
     if contact is None:

@@ -5,6 +5,8 @@ from flask_login import current_user, login_required
 
 from webapp.capture.forms import CaptureForm
 from webapp.capture.ingest import record_capture, update_capture
+from webapp.capture.photo_views import photo_for_capture
+from webapp.capture.photos import PhotoError, keep_photo
 from webapp.contacts.models import Encounter
 from webapp.contacts.queries import encounters_at
 from webapp.extensions import db
@@ -45,12 +47,20 @@ def new():
     if form.validate_on_submit():
         data = form.to_capture()
         data.event_id = current_user.current_event_id
+        try:
+            photo = photo_for_capture(data)
+        except PhotoError as error:
+            return _capture_page(form, status=422, notice=str(error))
         encounter = record_capture(current_user.id, data)
+        if photo is not None:
+            keep_photo(current_user.id, encounter.id, photo)
         db.session.commit()
         if request.headers.get("HX-Request"):
             return _capture_page(CaptureForm(formdata=None), saved=encounter)
         flash(f"Saved {encounter.contact.label}. Ready for the next person.", "success")
         return redirect(url_for("capture.new"))
+    if form.raw.errors:
+        form.raw.data = ""  # a refused scan is dropped, so saving again keeps the rest
     return _capture_page(form, status=422 if form.errors else 200)
 
 
