@@ -84,9 +84,7 @@ def changes_since(user_id: int, cursor: str | None, limit: int = DEFAULT_LIMIT) 
             select(Tombstone.capture_uuid, Tombstone.deleted_at).where(
                 Tombstone.user_id == user_id, Tombstone.capture_uuid.in_(uuids)
             )
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     changes = []
     for row in rows:

@@ -78,7 +78,7 @@ def field_clocks(encounter_id: int) -> dict[str, datetime]:
         )
         .group_by(CaptureRevision.field)
     )
-    return dict(rows.tuples().all())
+    return dict(rows.all())
 
 
 def history(encounter_id: int) -> list[CaptureRevision]:

@@ -107,9 +107,7 @@ def _prefetch(user_id: int, device_id: str, changes: list[Change]) -> Batch:
                 select(Event.uuid, Event.id).where(
                     Event.user_id == user_id, Event.uuid.in_(event_uuids)
                 )
-            )
-            .tuples()
-            .all()
+            ).all()
         )
     return batch
 

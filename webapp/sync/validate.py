@@ -139,12 +139,12 @@ def _capture_data(data: dict) -> CaptureData:
     if phone and (set(phone) - _PHONE_CHARS or sum(c.isdigit() for c in phone) < 3):
         raise Rejected("data.phone does not look like a phone number")
     if values["url"]:
-        values["url"] = normalize_url(values["url"])
-        if (
-            not values["url"].lower().startswith(("http://", "https://"))
-            or len(values["url"]) > 300
-        ):
+        link = values["url"] = normalize_url(values["url"])
+        host = link.split("://", 1)[-1].split("/", 1)[0]
+        if not link.lower().startswith(("http://", "https://")) or "." not in host:
             raise Rejected("data.url must be an http or https link")
+        if len(link) > LIMITS["url"]:
+            raise Rejected("data.url is too long: keep it under 300 characters")
     rating = data.get("rating")
     if rating is not None and (not isinstance(rating, str) or rating not in RATINGS):
         raise Rejected("data.rating must be hot, warm, cold or null")

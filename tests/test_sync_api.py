@@ -1,0 +1,558 @@
+"""The sync API: idempotent pushes, validation, limits, merges, tombstones and the feed."""
+
+import re
+import sqlite3
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from webapp.auth.tokens import issue_token
+from webapp.contacts.models import Contact, Encounter
+from webapp.events.models import Event
+from webapp.extensions import db
+from webapp.sync import service
+from webapp.sync.history import history
+from webapp.sync.models import ChangeRecord, Tombstone
+from webapp.sync.service import NOTE_MARKER, Batch, apply_change
+from webapp.sync.validate import parse_change
+
+T0 = datetime(2026, 11, 21, 15, 0, tzinfo=UTC)
+
+
+def token_for(app: Flask, user_id: int) -> str:
+    """Issue a personal API token for user_id."""
+    with app.app_context():
+        _row, token = issue_token(user_id, "test phone")
+        db.session.commit()
+        return token
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def at(minutes: float = 0) -> str:
+    """Return an ISO time with an offset, minutes after T0."""
+    return (T0 + timedelta(minutes=minutes)).astimezone().isoformat()
+
+
+def upsert(capture_id: str | None = None, minutes: float = 0, change_id: str | None = None, **data):
+    """Build an upsert change; capture_id goes into data when given."""
+    data.setdefault("name", "Maria Keller")
+    if capture_id is not None:
+        data["capture_id"] = capture_id
+    return {
+        "id": change_id or new_id(),
+        "seq": 1,
+        "kind": "capture",
+        "op": "upsert",
+        "at": at(minutes),
+        "data": data,
+    }
+
+
+def delete(capture_id: str, minutes: float = 0) -> dict:
+    return {
+        "id": new_id(),
+        "seq": 1,
+        "kind": "capture",
+        "op": "delete",
+        "at": at(minutes),
+        "data": {"capture_id": capture_id},
+    }
+
+
+def push(client: FlaskClient, token: str | None, changes: list, device: str | None = None):
+    """POST a batch; return the response."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    body = {"device_id": device or DEVICE, "changes": changes}
+    return client.post("/api/v1/sync", json=body, headers=headers)
+
+
+def statuses(response) -> list[str]:
+    return [r["status"] for r in response.get_json()["results"]]
+
+
+DEVICE = "0b9d3f4e-4a52-4d8e-9f57-1f0d2c3b4a50"
+LAPTOP = "6f0e9a1c-2b3d-4e5f-8a9b-0c1d2e3f4a5b"
+
+
+def _count(app: Flask, model) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(model))
+
+
+def _encounter(app: Flask, user_id: int, capture_id: str) -> Encounter | None:
+    with app.app_context():
+        found = db.session.scalar(
+            select(Encounter)
+            .where(Encounter.user_id == user_id, Encounter.uuid == capture_id)
+            .options(selectinload(Encounter.hooks), selectinload(Encounter.contact))
+        )
+        if found is not None:
+            db.session.expunge(found)
+        return found
+
+
+@pytest.fixture
+def alice_token(app: Flask, alice: int) -> str:
+    return token_for(app, alice)
+
+
+@pytest.fixture
+def bob_token(app: Flask, bob: int) -> str:
+    return token_for(app, bob)
+
+
+def test_it_applies_a_new_capture_with_its_hooks(app, client, alice, alice_token):
+    change = upsert(
+        email="Maria@Northwind.example",
+        note="Postgres replication",
+        rating="hot",
+        hooks=[{"type": "meet", "detail": "coffee", "owed_by": "them"}],
+    )
+    response = push(client, alice_token, [change])
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["results"] == [{"id": change["id"], "status": "applied"}]
+    assert isinstance(body["cursor"], str)
+    encounter = _encounter(app, alice, change["id"])  # no capture_id: the change id is it
+    assert encounter is not None
+    assert encounter.email == "maria@northwind.example"
+    assert encounter.device_id == DEVICE
+    assert encounter.happened_at == T0
+    assert encounter.received_at > T0
+    assert [(h.type, h.detail, h.owed_by) for h in encounter.hooks] == [("meet", "coffee", "them")]
+    assert encounter.contact.emails == ["maria@northwind.example"]
+
+
+def test_replaying_a_batch_creates_nothing_twice(app, client, alice, alice_token):
+    capture_id = new_id()
+    batch = [
+        upsert(capture_id, email="maria@northwind.example"),
+        upsert(capture_id, minutes=5, note="edited"),
+        upsert(name="Tomás Ruiz", phone="+34 600 000 000"),
+    ]
+    assert statuses(push(client, alice_token, batch)) == ["applied"] * 3
+    for _ in range(3):
+        assert statuses(push(client, alice_token, batch)) == ["duplicate"] * 3
+    assert _count(app, Encounter) == 2
+    assert _count(app, Contact) == 2
+    assert _count(app, ChangeRecord) == 3
+    assert _encounter(app, alice, capture_id).note == "edited"
+
+
+def test_a_change_id_reused_with_other_content_is_rejected(app, client, alice, alice_token):
+    change = upsert(note="first")
+    push(client, alice_token, [change])
+    other = {**change, "data": {**change["data"], "note": "second"}}
+    result = push(client, alice_token, [other]).get_json()["results"][0]
+    assert result == {
+        "id": change["id"],
+        "status": "rejected",
+        "error": "change id reused with different content",
+    }
+    assert _encounter(app, alice, change["id"]).note == "first"
+
+
+def test_concurrent_replays_apply_each_change_once(app, alice, alice_token):
+    batch = [upsert(name=f"Person {i}", email=f"p{i}@example.com") for i in range(20)]
+    batch += [upsert(batch[0]["id"], minutes=1, name="Person 0", note="later edit")]
+    start = threading.Barrier(6)
+    answers: list[list[str]] = []
+    failures: list[BaseException] = []
+
+    def replay() -> None:
+        client = app.test_client()
+        start.wait()
+        try:
+            for _ in range(3):
+                response = push(client, alice_token, batch)
+                if response.status_code == 503:  # busy: a phone would retry
+                    continue
+                answers.append(statuses(response))
+        except BaseException as error:  # noqa: BLE001
+            failures.append(error)
+
+    threads = [threading.Thread(target=replay) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not failures
+    assert answers
+    for position in range(len(batch)):
+        applied = sum(answer[position] == "applied" for answer in answers)
+        assert applied <= 1
+        assert all(answer[position] in ("applied", "duplicate") for answer in answers)
+    assert _count(app, Encounter) == 20
+    assert _count(app, Contact) == 20
+    assert _count(app, ChangeRecord) == 21
+
+
+def test_a_racing_twin_is_caught_by_the_unique_record(app, client, alice, alice_token):
+    change = upsert(email="twin@example.com")
+    assert statuses(push(client, alice_token, [change])) == ["applied"]
+    with app.app_context():
+        # As if another request committed this change after our batch looked it up.
+        parsed = parse_change(change)
+        batch = Batch(alice, DEVICE)
+        service.begin_write()
+        assert apply_change(batch, parsed) == {"id": change["id"], "status": "duplicate"}
+        changed = parse_change({**change, "data": {"name": "Someone else"}})
+        assert apply_change(batch, changed)["status"] == "rejected"
+        db.session.commit()
+    assert _count(app, Encounter) == 1
+
+
+def test_more_than_500_changes_are_refused_whole(app, client, alice, alice_token):
+    batch = [upsert(name=f"P{i}") for i in range(501)]
+    response = push(client, alice_token, batch)
+    assert response.status_code == 413
+    assert "split" in response.get_json()["error"]
+    assert _count(app, Encounter) == 0
+    assert statuses(push(client, alice_token, batch[:500])) == ["applied"] * 500
+
+
+def test_a_batch_over_one_megabyte_is_refused_whole(app, client, alice, alice_token):
+    batch = [upsert(name=f"P{i}", note="x" * 3900) for i in range(300)]
+    response = push(client, alice_token, batch)
+    assert response.status_code == 413
+    assert response.is_json
+    assert _count(app, Encounter) == 0
+
+
+def test_invalid_changes_are_rejected_beside_applied_ones(app, client, alice, bob, alice_token):
+    with app.app_context():
+        bobs_event = Event(user_id=bob, name="Bob's party")
+        alices_event = Event(user_id=alice, name="RustConf")
+        db.session.add_all([bobs_event, alices_event])
+        db.session.commit()
+        bobs_event_uuid, alices_event_uuid = bobs_event.uuid, alices_event.uuid
+    naive = upsert()
+    naive["at"] = "2026-11-21T16:04:05"
+    cases = [
+        (upsert(name=5), "data.name must be a string"),
+        (upsert(note="n" * 4001), "data.note is too long"),
+        (upsert(email="x" * 250 + "@example.com"), "data.email is too long"),
+        (upsert(email="not-an-address"), "data.email is not a valid email"),
+        (upsert(url="javascript:alert(1)"), "data.url must be an http or https link"),
+        (upsert(raw="r" * 4097), "data.raw is too long"),
+        (upsert(rating="lukewarm"), "data.rating must be"),
+        (upsert(hooks=[{"type": "bribe"}]), "data.hooks[0].type 'bribe'"),
+        (upsert(hooks=[{"type": "meet", "detail": "d" * 501}]), "data.hooks[0].detail is too"),
+        (upsert(hooks="meet"), "data.hooks must be a list"),
+        (upsert(event_id=bobs_event_uuid), "data.event_id is not one of your events"),
+        (upsert(name="", email=""), "data needs a name"),
+        ({**upsert(), "kind": "contact"}, "unknown kind 'contact'"),
+        ({**upsert(), "op": "merge"}, "unknown op 'merge'"),
+        (naive, "at must include a UTC offset"),
+        ({**upsert(), "data": []}, "data must be a JSON object"),
+        ({**upsert(), "id": "42"}, "id must be a UUID"),
+    ]
+    good = [upsert(name="Valid One"), upsert(name="Valid Two", event_id=alices_event_uuid)]
+    batch = [good[0], *(change for change, _ in cases), good[1]]
+    response = push(client, alice_token, batch)
+    assert response.status_code == 200
+    results = response.get_json()["results"]
+    assert [r["status"] for r in (results[0], results[-1])] == ["applied", "applied"]
+    for (change, expected), result in zip(cases, results[1:-1], strict=True):
+        assert result["status"] == "rejected", expected
+        assert result["id"] == change["id"]
+        assert expected in result["error"]
+    assert _count(app, Encounter) == 2
+    with app.app_context():
+        encounter = db.session.scalar(select(Encounter).where(Encounter.name == "Valid Two"))
+        assert encounter.event.uuid == alices_event_uuid
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b'["a list"]', "body must be"),
+        (b'{"device_id": "' + DEVICE.encode() + b'"}', "body must be"),
+        (b'{"device_id": "phone", "changes": []}', "device_id must be a UUID"),
+        (b"\xff\xfe", "not valid JSON"),
+    ],
+)
+def test_a_malformed_body_is_a_400_with_a_json_error(client, alice_token, body, message):
+    response = client.post(
+        "/api/v1/sync",
+        data=body,
+        headers={"Authorization": f"Bearer {alice_token}"},
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert message in response.get_json()["error"]
+
+
+@pytest.mark.parametrize("header", [None, "Bearer hl_wrong", "Basic abc", "Bearer "])
+def test_a_missing_or_bad_credential_is_a_401_json(client, alice, header, alice_token):
+    headers = {"Authorization": header} if header else {}
+    for response in (
+        client.post("/api/v1/sync", json={"device_id": DEVICE, "changes": []}, headers=headers),
+        client.get("/api/v1/changes", headers=headers),
+    ):
+        assert response.status_code == 401
+        assert response.is_json
+        assert "error" in response.get_json()
+        assert "Location" not in response.headers
+
+
+def test_wrong_methods_answer_405_json(client, alice_token):
+    headers = {"Authorization": f"Bearer {alice_token}"}
+    assert client.get("/api/v1/sync", headers=headers).status_code == 405
+    response = client.post("/api/v1/changes", headers=headers)
+    assert response.status_code == 405
+    assert response.is_json
+
+
+def test_the_session_cookie_works_too(as_alice, app, alice):
+    change = upsert(name="From the laptop browser")
+    response = as_alice.post("/api/v1/sync", json={"device_id": DEVICE, "changes": [change]})
+    assert statuses(response) == ["applied"]
+    assert as_alice.get("/api/v1/changes").get_json()["changes"][0]["capture_id"] == change["id"]
+
+
+@pytest.mark.csrf
+def test_a_cookie_post_needs_the_csrf_header_but_a_token_does_not(app, client, auth, alice):
+    token = token_for(app, alice)
+    page = client.get("/login")
+    auth.login() if page.status_code == 200 else None
+    body = {"device_id": DEVICE, "changes": [upsert(name="Needs a header")]}
+    refused = client.post("/api/v1/sync", json=body)
+    assert refused.status_code == 403
+    assert "X-CSRFToken" in refused.get_json()["error"]
+    assert _count(app, Encounter) == 0
+    html = client.get("/capture").get_data(as_text=True)
+    csrf_token = re.search(r'"X-CSRFToken": "([^"]+)"', html).group(1)
+    accepted = client.post("/api/v1/sync", json=body, headers={"X-CSRFToken": csrf_token})
+    assert statuses(accepted) == ["applied"]
+    bearer = app.test_client().post(
+        "/api/v1/sync",
+        json={"device_id": DEVICE, "changes": [upsert(name="Token caller")]},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert statuses(bearer) == ["applied"]
+
+
+def test_a_deleted_capture_never_comes_back(app, client, alice, alice_token):
+    capture_id = new_id()
+    create = upsert(capture_id, email="gone@example.com")
+    other = upsert(email="stays@example.com")
+    assert statuses(push(client, alice_token, [create, other])) == ["applied", "applied"]
+    assert statuses(push(client, alice_token, [delete(capture_id, minutes=2)])) == ["applied"]
+    assert _encounter(app, alice, capture_id) is None
+    # A stale phone replays its create, then sends an edit it made before seeing the delete.
+    assert statuses(push(client, alice_token, [create])) == ["duplicate"]
+    stale = push(client, alice_token, [upsert(capture_id, minutes=9, note="still here?")])
+    assert stale.get_json()["results"][0]["error"] == "capture was deleted"
+    assert _encounter(app, alice, capture_id) is None
+    assert _encounter(app, alice, other["id"]) is not None
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Tombstone)) == 1
+        # The contact stays (it may carry other encounters, drafts, notes).
+        assert db.session.scalar(select(func.count()).select_from(Contact)) == 2
+
+
+def test_deleting_one_capture_keeps_the_persons_other_encounters(app, client, alice, alice_token):
+    first, second = new_id(), new_id()
+    push(
+        client,
+        alice_token,
+        [upsert(first, email="m@example.com"), upsert(second, email="m@example.com")],
+    )
+    push(client, alice_token, [delete(first)])
+    kept = _encounter(app, alice, second)
+    assert kept is not None
+    assert kept.contact.emails == ["m@example.com"]
+
+
+def test_edits_from_phone_and_laptop_merge_per_field_with_history(
+    app, as_alice, alice, alice_token
+):
+    capture_id = new_id()
+    phone = app.test_client()
+    original = dict(email="maria@northwind.example", org="Northwind", note="Met at the booth.")
+    push(phone, alice_token, [upsert(capture_id, **original)])
+    encounter = _encounter(app, alice, capture_id)
+    # The laptop fixes the company (now, later than anything the phone did).
+    form = {
+        "name": "Maria Keller",
+        "email": "maria@northwind.example",
+        "org": "Northwind Analytics",
+        "note": "Met at the booth. Wants the migration write-up.",
+    }
+    response = as_alice.post(f"/captures/{encounter.id}/edit", data=form)
+    assert response.status_code == 302
+    # Offline, the phone edited the note and the title from its stale copy (older than the laptop).
+    edit = upsert(
+        capture_id,
+        minutes=30,
+        **{**original, "title": "Head of Data", "note": "Met at the booth. Loves Rust."},
+    )
+    assert statuses(push(phone, alice_token, [edit])) == ["applied"]
+    merged = _encounter(app, alice, capture_id)
+    assert merged.org == "Northwind Analytics"  # the phone did not change it: laptop's value stays
+    assert merged.title == "Head of Data"  # only the phone changed it
+    assert "Wants the migration write-up." in merged.note  # both notes kept
+    assert "Loves Rust." in merged.note
+    assert NOTE_MARKER.strip() in merged.note
+    with app.app_context():
+        revisions = history(merged.id)
+        fields = {(r.field, r.source, r.outcome) for r in revisions}
+        assert ("org", "web", "applied") in fields
+        assert ("note", "web", "applied") in fields
+        assert ("title", DEVICE, "applied") in fields
+        assert ("note", DEVICE, "applied") in fields
+        org = next(r for r in revisions if r.field == "org")
+        assert (org.old_value, org.new_value) == ("Northwind", "Northwind Analytics")
+
+
+def test_an_older_edit_loses_to_a_newer_one_but_is_kept_in_history(app, client, alice, alice_token):
+    capture_id = new_id()
+    laptop = app.test_client()
+    push(client, alice_token, [upsert(capture_id, org="Acme", rating="warm")])
+    push(
+        laptop, alice_token, [upsert(capture_id, minutes=20, org="Acme Corp", rating="hot")], LAPTOP
+    )
+    # The phone was offline: its edit is older than the laptop's.
+    push(client, alice_token, [upsert(capture_id, minutes=10, org="ACME Inc", rating="warm")])
+    encounter = _encounter(app, alice, capture_id)
+    assert (encounter.org, encounter.rating) == ("Acme Corp", "hot")
+    with app.app_context():
+        kept = [r for r in history(encounter.id) if r.outcome == "kept"]
+        assert [(r.field, r.new_value, r.source) for r in kept] == [("org", "ACME Inc", DEVICE)]
+    # Re-sending the same stale value is not a new edit; a newer, different one wins.
+    push(client, alice_token, [upsert(capture_id, minutes=40, org="ACME Inc", rating="warm")])
+    assert _encounter(app, alice, capture_id).org == "Acme Corp"
+    push(client, alice_token, [upsert(capture_id, minutes=41, org="ACME Inc.", rating="warm")])
+    assert _encounter(app, alice, capture_id).org == "ACME Inc."
+
+
+def test_hooks_merge_as_a_set_by_type(app, client, alice, alice_token):
+    capture_id = new_id()
+    laptop = app.test_client()
+    meet = {"type": "meet", "detail": "coffee", "owed_by": "me"}
+    push(client, alice_token, [upsert(capture_id, hooks=[meet])])
+    intro = {"type": "introduce", "detail": "to Priya", "owed_by": "me"}
+    push(laptop, alice_token, [upsert(capture_id, minutes=5, hooks=[meet, intro])], LAPTOP)
+    lead = {"type": "share_lead", "detail": "", "owed_by": "them"}
+    push(client, alice_token, [upsert(capture_id, minutes=6, hooks=[meet, lead])])
+    hooks = {h.type for h in _encounter(app, alice, capture_id).hooks}
+    assert hooks == {"meet", "introduce", "share_lead"}
+
+
+def test_a_scanned_badge_fills_only_the_empty_fields(app, client, alice, alice_token):
+    vcard = (
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Aiko Tanaka\r\nORG:Kintsugi Labs\r\n"
+        "EMAIL:aiko@kintsugi.example\r\nEND:VCARD"
+    )
+    scanned = upsert(name="", raw=vcard)
+    typed = upsert(name="Aiko T.", raw=vcard.replace("aiko@", "a.tanaka@"))
+    refused = upsert(name="", raw="WIFI:S:net;P:secret;;")
+    push(client, alice_token, [scanned, typed, refused])
+    first = _encounter(app, alice, scanned["id"])
+    assert (first.name, first.org, first.email) == (
+        "Aiko Tanaka",
+        "Kintsugi Labs",
+        "aiko@kintsugi.example",
+    )
+    assert _encounter(app, alice, typed["id"]).name == "Aiko T."
+
+
+def test_a_locked_database_answers_503_with_retry_after(app, client, alice, alice_token):
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        pytest.skip("the SQLite write lock is what this test holds")
+    app.config["SYNC_BUSY_TIMEOUT_MS"] = 100
+    path = app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
+    change = upsert(name="Waits for the lock")
+    holder = sqlite3.connect(path, isolation_level=None, timeout=0.1)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        response = push(client, alice_token, [change])
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == "2"
+        assert "busy" in response.get_json()["error"]
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert statuses(push(client, alice_token, [change])) == ["applied"]
+
+
+def test_the_changes_feed_pages_with_a_cursor(app, client, alice, alice_token):
+    ids = [new_id() for _ in range(5)]
+    push(client, alice_token, [upsert(i, name=f"P{n}") for n, i in enumerate(ids)])
+    seen: list[str] = []
+    cursor = ""
+    pages = 0
+    while True:
+        page = client.get(
+            f"/api/v1/changes?since={cursor}&limit=2",
+            headers={"Authorization": f"Bearer {alice_token}"},
+        ).get_json()
+        pages += 1
+        seen += [c["capture_id"] for c in page["changes"]]
+        cursor = page["cursor"]
+        if not page["more"]:
+            break
+    assert pages == 3
+    assert seen == ids
+    # Later: one edit and one deletion come after the cursor, nothing else.
+    push(client, alice_token, [upsert(ids[1], minutes=3, name="P1 edited"), delete(ids[2])])
+    page = client.get(
+        f"/api/v1/changes?since={cursor}", headers={"Authorization": f"Bearer {alice_token}"}
+    ).get_json()
+    assert [(c["capture_id"], c["op"]) for c in page["changes"]] == [
+        (ids[1], "upsert"),
+        (ids[2], "delete"),
+    ]
+    data = page["changes"][0]["data"]
+    assert data["name"] == "P1 edited"
+    assert set(data) >= {"capture_id", "event_id", "hooks", "note", "happened_at", "raw"}
+    assert page["more"] is False
+
+
+def test_the_push_cursor_pulls_the_servers_version_of_the_batch(app, client, alice, alice_token):
+    change = upsert(name="", raw="MECARD:N:Berg,Jonas;EMAIL:jonas@balticvc.example;;")
+    cursor = push(client, alice_token, [change]).get_json()["cursor"]
+    page = client.get(
+        f"/api/v1/changes?since={cursor}", headers={"Authorization": f"Bearer {alice_token}"}
+    ).get_json()
+    assert page["changes"][0]["data"]["email"] == "jonas@balticvc.example"
+
+
+@pytest.mark.parametrize("cursor", ["nonsense!", "djE6", "eDox", "djE6LTE"])
+def test_a_bad_cursor_is_a_400(client, alice_token, cursor):
+    response = client.get(
+        f"/api/v1/changes?since={cursor}", headers={"Authorization": f"Bearer {alice_token}"}
+    )
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "cursor is not valid"
+
+
+def test_other_users_data_is_invisible_and_untouched(
+    app, client, alice, bob, alice_token, bob_token
+):
+    capture_id = new_id()
+    push(client, alice_token, [upsert(capture_id, name="Alice's contact")])
+    feed = client.get("/api/v1/changes", headers={"Authorization": f"Bearer {bob_token}"})
+    assert feed.get_json()["changes"] == []
+    # Bob's device uses the same capture UUID: that is simply Bob's own capture.
+    push(client, bob_token, [upsert(capture_id, name="Bob's contact")])
+    push(client, bob_token, [delete(capture_id)])
+    assert _encounter(app, alice, capture_id).name == "Alice's contact"
+    assert _encounter(app, bob, capture_id) is None
+    alice_feed = client.get("/api/v1/changes", headers={"Authorization": f"Bearer {alice_token}"})
+    assert [c["op"] for c in alice_feed.get_json()["changes"]] == ["upsert"]
+
+
+def test_the_ping_endpoint_needs_no_credential(client):
+    assert client.get("/api/v1/ping").get_json() == {"ok": True}
