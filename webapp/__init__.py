@@ -60,6 +60,12 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     app.register_blueprint(sync_bp)
 
+    from webapp.outreach.library import bp as outreach_library_bp
+    from webapp.outreach.views import bp as outreach_bp
+
+    app.register_blueprint(outreach_bp)
+    app.register_blueprint(outreach_library_bp)
+
     from webapp import cli
 
     cli.init_app(app)

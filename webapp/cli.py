@@ -114,7 +114,31 @@ def badge_parse_command() -> None:
         click.echo(line)
 
 
+@click.group("outreach")
+def outreach_cli() -> None:
+    """Send follow-ups."""
+
+
+@outreach_cli.command("send-due")
+def outreach_send_due_command() -> None:
+    """Send due scheduled drafts and morning digests; safe to run every minute."""
+    from webapp.outreach.runner import mail_status, send_due
+
+    settings, error = mail_status()
+    if settings is None:
+        raise click.ClickException(error or "Mail is not set up: set SMTP_HOST (docs/outreach.md).")
+    report = send_due(settings)
+    click.echo(f"Sent {len(report.sent)} scheduled drafts, {len(report.digests)} digests.")
+    for ident, reason in report.failed:
+        click.echo(f"Draft {ident} not sent: {reason}", err=True)
+    for email, reason in report.digest_errors:
+        click.echo(f"Digest for {email} not sent: {reason}", err=True)
+    if report.stuck:
+        ids = ", ".join(str(i) for i in report.stuck)
+        click.echo(f"Interrupted mid-send, check by hand on the review screen: {ids}", err=True)
+
+
 def init_app(app: Flask) -> None:
     """Register the commands on app."""
-    for command in (user_cli, demo_command, export_command, badge_cli):
+    for command in (user_cli, demo_command, export_command, badge_cli, outreach_cli):
         app.cli.add_command(command)

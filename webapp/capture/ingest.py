@@ -12,6 +12,7 @@ from webapp.contacts.matching import claim_handles, find_contact, handles_for
 from webapp.contacts.models import HOOK_TYPES, RATINGS, Contact, Encounter, Hook
 from webapp.db_types import utcnow
 from webapp.extensions import db
+from webapp.outreach.planner import plan_encounter
 
 
 @dataclass
@@ -107,6 +108,7 @@ def record_capture(user_id: int, data: CaptureData) -> Encounter:
     _copy_fields(encounter, data)
     db.session.add(encounter)
     db.session.flush()
+    plan_encounter(encounter)  # queue or update the follow-up drafts (webapp/outreach/planner.py)
     return encounter
 
 
@@ -134,6 +136,7 @@ def update_capture(
     db.session.flush()
     claim_handles(encounter.contact, handles_for([data.email], [data.phone], [data.url]))
     record_revisions(encounter, before, source, at or utcnow())
+    plan_encounter(encounter)  # the same draft is updated, never a second one queued
     return encounter
 
 

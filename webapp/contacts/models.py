@@ -38,6 +38,8 @@ class Contact(db.Model):
     rating: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Set by outreach whenever a message to this person is sent or marked as sent.
+    last_interaction_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     encounters: Mapped[list["Encounter"]] = relationship(
         back_populates="contact", order_by="Encounter.happened_at.desc()"
