@@ -95,7 +95,11 @@ def test_decode_photo_answers_null_when_there_is_no_code(as_alice, wall_bytes):
 
 @pytest.mark.parametrize(
     "data",
-    [b"%PDF-1.7 not a photo", b"<svg xmlns='http://www.w3.org/2000/svg'/>", b"\x89PNG\r\n\x1a\nbroken"],
+    [
+        b"%PDF-1.7 not a photo",
+        b"<svg xmlns='http://www.w3.org/2000/svg'/>",
+        b"\x89PNG\r\n\x1a\nbroken",
+    ],
 )
 def test_decode_photo_refuses_what_is_not_an_image(as_alice, data):
     response = as_alice.post("/captures/decode-photo", data={"photo": _upload(data, "x.png")})
@@ -232,7 +236,9 @@ def test_a_non_image_on_the_capture_form_is_refused_and_keeps_what_was_typed(app
     assert _count(app, Encounter) == 0
 
 
-def test_sending_the_same_photo_twice_for_a_capture_stores_it_once(app, as_alice, wall_bytes, alice):
+def test_sending_the_same_photo_twice_for_a_capture_stores_it_once(
+    app, as_alice, wall_bytes, alice
+):
     add_capture(app, alice, name="Dup", uuid="7b7d6f1e-2c39-4c55-9a3e-0d3c7e0b8a11")
     form = {"capture_id": "7b7d6f1e-2c39-4c55-9a3e-0d3c7e0b8a11"}
     first = as_alice.post("/captures/photo", data={**form, "photo": _upload(wall_bytes)})
@@ -344,7 +350,7 @@ def test_a_refused_scan_is_explained_inline_and_keeps_what_was_typed(
     body = response.get_data(as_text=True)
     assert f"The scanned code was not kept: {reason}" in body
     assert 'value="Typed Person"' in body and "keep me" in body
-    assert ('<html' in body) == (headers == {})
+    assert ("<html" in body) == (headers == {})
     assert 'name="raw" type="hidden" value=""' in body  # saving again drops the refused scan
     assert _count(app, Encounter) == 0
     again = as_alice.post("/capture", data={"raw": "", "name": "Typed Person"})
@@ -353,7 +359,7 @@ def test_a_refused_scan_is_explained_inline_and_keeps_what_was_typed(
 
 
 def test_the_contact_page_shows_raw_text_as_text_never_as_markup(app, as_alice, alice):
-    raw = 'MECARD:N:<script>alert(1)</script>;URL:javascript:alert(2);;'
+    raw = "MECARD:N:<script>alert(1)</script>;URL:javascript:alert(2);;"
     _, contact_id = add_capture(app, alice, raw=raw)
     page = as_alice.get(f"/contacts/{contact_id}").get_data(as_text=True)
     assert "<script>alert(1)" not in page
