@@ -164,8 +164,12 @@ def test_a_sent_draft_is_never_rewritten_or_queued_again(ctx: int) -> None:
 def test_a_send_resource_hook_picks_the_resource_by_name(ctx: int) -> None:
     db.session.add_all(
         [
-            Resource(user_id=ctx, title="Pricing for developer tools", url="https://ex.org/p",
-                     why="The best primer on usage pricing."),  # fmt: skip
+            Resource(
+                user_id=ctx,
+                title="Pricing for developer tools",
+                url="https://ex.org/p",
+                why="The best primer on usage pricing.",
+            ),  # fmt: skip
             Resource(user_id=ctx, title="Hiring your first DevRel", url="https://ex.org/d"),
         ]
     )
