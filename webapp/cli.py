@@ -114,7 +114,7 @@ def badge_parse_command() -> None:
         click.echo(line)
 
 
-@click.group("outreach")
+@click.group("outreach", cls=AppGroup)
 def outreach_cli() -> None:
     """Send follow-ups."""
 
