@@ -50,11 +50,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     from webapp.contacts.views import bp as contacts_bp
     from webapp.events.views import bp as events_bp
     from webapp.profile.views import bp as profile_bp
+    from webapp.pwa.views import bp as pwa_bp
 
     for bp in (auth_bp, profile_bp, events_bp, capture_bp, contacts_bp, cards_bp):
         app.register_blueprint(bp)
     for bp in (photos_bp, merge_bp):
         app.register_blueprint(bp)
+
+    app.register_blueprint(pwa_bp)
 
     from webapp.sync.views import bp as sync_bp
 

@@ -1,0 +1,452 @@
+"""Offline first, in Chromium with a Pixel 7 profile against a live server.
+
+The phone loads the app once online, goes offline (Playwright cuts the service worker's
+network too), captures people into the IndexedDB outbox, is killed, comes back, and uploads
+each capture exactly once. Every request not to 127.0.0.1 is aborted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from werkzeug.serving import make_server
+
+from tests.conftest import add_user, make_app
+from webapp.auth.models import User
+from webapp.contacts.models import Contact, Encounter
+from webapp.events.models import Event
+from webapp.extensions import db
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+PASSWORD = "correct horse battery"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium"
+)
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+
+
+@dataclass
+class Live:
+    app: Any
+    url: str
+
+    def user(self, email: str, name: str) -> int:
+        user_id = add_user(self.app, email, name, timezone="Europe/Berlin")
+        with self.app.app_context():
+            event = Event(user_id=user_id, name="DevConf Berlin")
+            db.session.add(event)
+            db.session.flush()
+            db.session.get(User, user_id).current_event_id = event.id
+            db.session.commit()
+        return user_id
+
+    def encounters(self, user_id: int) -> list[Encounter]:
+        with self.app.app_context():
+            rows = db.session.scalars(
+                select(Encounter).where(Encounter.user_id == user_id).order_by(Encounter.id)
+            ).all()
+            db.session.expunge_all()
+            return list(rows)
+
+    def contacts(self, user_id: int) -> int:
+        with self.app.app_context():
+            return db.session.scalar(
+                select(func.count()).select_from(Contact).where(Contact.user_id == user_id)
+            )
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    folder = tmp_path_factory.mktemp("offline-server")
+    app = make_app("sqlite", folder, None, WTF_CSRF_ENABLED=True)
+    if "sync.sync" not in app.view_functions and not any(
+        rule.rule == "/api/v1/sync" for rule in app.url_map.iter_rules()
+    ):
+        pytest.skip("the sync API (POST /api/v1/sync) is not registered yet")
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Live(app, f"http://127.0.0.1:{server.server_port}")
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def pw() -> Iterator[Any]:
+    with sync_api.sync_playwright() as playwright:
+        yield playwright
+
+
+@pytest.fixture(scope="module")
+def phone(pw) -> dict[str, Any]:
+    device = dict(pw.devices["Pixel 7"])
+    device.pop("default_browser_type", None)
+    return device
+
+
+@pytest.fixture(scope="module")
+def browser(pw) -> Iterator[Any]:
+    browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    yield browser
+    browser.close()
+
+
+def _local_only(route) -> None:
+    host = route.request.url.split("/")[2].split(":")[0]
+    if host == "127.0.0.1":
+        route.fallback()
+    else:
+        route.abort()
+
+
+def _launch_phone(pw, phone: dict, profile: Path):
+    context = pw.chromium.launch_persistent_context(
+        str(profile), executable_path=str(CHROMIUM), args=ARGS, **phone
+    )
+    context.route("**/*", _local_only)
+    return context
+
+
+def _kill(profile: Path) -> int:
+    """SIGKILL the Chromium processes of this one profile (found by its unique directory)."""
+    killed = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if f"--user-data-dir={profile}" in cmdline:
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed += 1
+            except ProcessLookupError:
+                pass
+    return killed
+
+
+def _login(page, live: Live, email: str) -> None:
+    page.goto(f"{live.url}/login?next=/capture")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{live.url}/capture")
+    page.wait_for_function("() => Boolean(document.body.dataset.userId && window.hooklineOutbox)")
+
+
+def _capture(page, name: str, email: str = "", note: str = "") -> None:
+    page.get_by_label("Name", exact=True).fill(name)
+    if email:
+        page.get_by_label("Email").fill(email)
+    if note:
+        page.get_by_label("Note").fill(note)
+    page.get_by_role("button", name="Save contact").click()
+    expect(page.locator("[data-offline-saved]")).to_contain_text(f"Saved {name} — ")
+
+
+def _status(page):
+    return page.locator("#outbox-status")
+
+
+def _cached_pages(page) -> list[str]:
+    return page.evaluate(
+        """async () => {
+            const cache = await caches.open("hookline-pages");
+            return (await cache.keys()).map((r) => new URL(r.url).pathname);
+        }"""
+    )
+
+
+def _wait_cached(page, paths: set[str], tries: int = 75) -> None:
+    for _ in range(tries):
+        cached = set(_cached_pages(page))
+        if paths <= cached:
+            return
+        page.wait_for_timeout(200)
+    raise AssertionError(f"not cached: {paths - cached}")
+
+
+def test_offline_capture_survives_a_killed_browser_and_uploads_once(pw, phone, live, tmp_path):
+    alice = live.user("alice@example.com", "Alice Adams")
+    profile = tmp_path / "phone-profile"
+    context = _launch_phone(pw, phone, profile)
+    page = context.pages[0] if context.pages else context.new_page()
+    _login(page, live, "alice@example.com")
+    try:
+        page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=15_000)
+    except sync_api.TimeoutError:
+        state = page.evaluate(
+            """async () => {
+                const r = await navigator.serviceWorker.getRegistration();
+                return {installing: r?.installing?.state, waiting: r?.waiting?.state,
+                        active: r?.active?.state, error: document.body.dataset.swError};
+            }"""
+        )
+        raise AssertionError(f"no service worker controls the page: {state}") from None
+    _wait_cached(page, {"/capture", "/today", "/card", "/card.png"})
+
+    cdp = context.new_cdp_session(page)
+    errors = cdp.send("Page.getInstallabilityErrors")["installabilityErrors"]
+    assert errors == [], errors
+
+    # Offline from here: the capture screen comes from the service worker.
+    context.set_offline(True)
+    page.reload()
+    expect(page.get_by_role("button", name="Save contact")).to_be_visible()
+    expect(_status(page)).to_contain_text("All captures uploaded")
+
+    # Phone-side validation keeps what was typed.
+    page.get_by_label("Note").fill("met at the coffee line")
+    page.get_by_role("button", name="Save contact").click()
+    expect(page.get_by_text("Add a name, an email, a phone or a link")).to_be_visible()
+    expect(page.get_by_label("Note")).to_have_value("met at the coffee line")
+    page.get_by_label("Note").fill("")
+
+    people = [
+        ("Maria Keller", "maria@example.org"),
+        ("Jon Ode", "jon@example.net"),
+        ("Li Wei", "li@example.com"),
+    ]
+    for name, email in people:
+        _capture(page, name, email, note=f"Talked to {name}")
+        expect(page.get_by_label("Name", exact=True)).to_be_focused()
+        expect(page.get_by_label("Name", exact=True)).to_have_value("")
+    expect(page.locator("[data-offline-saved]")).to_have_text("Saved Li Wei — waiting to upload")
+    expect(_status(page)).to_contain_text("3 waiting · oldest just now")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "offline-capture-3-waiting.png"), full_page=True)
+
+    # Today's list and my card also work offline; waiting captures are listed as such.
+    page.goto(f"{live.url}/today")
+    waiting = page.get_by_role("region", name="Waiting to upload")
+    expect(waiting).to_contain_text("Waiting to upload (3)")
+    expect(waiting.get_by_text("waiting to upload", exact=True)).to_have_count(3)
+    expect(waiting).to_contain_text("Maria Keller")
+    page.goto(f"{live.url}/card")
+    qr = page.get_by_role("img", name="QR code of my contact card")
+    expect(qr).to_be_visible()
+    page.wait_for_function("() => document.querySelector('.card-qr img').naturalWidth > 0")
+    assert live.encounters(alice) == []
+
+    # Kill the browser without letting it shut down cleanly.
+    assert _kill(profile) > 0
+    with contextlib.suppress(Exception):  # the browser is already gone
+        context.close()
+
+    context = _launch_phone(pw, phone, profile)
+    context.set_offline(True)
+    page = context.pages[0] if context.pages else context.new_page()
+    posts: list[str] = []
+    page.on(
+        "request",
+        lambda r: posts.append(r.post_data or "") if r.url.endswith("/api/v1/sync") else None,
+    )
+    page.goto(f"{live.url}/capture")
+    expect(_status(page)).to_contain_text("3 waiting")
+    context.set_offline(False)
+    # Chromium writes cookies to disk lazily, so the kill may have cost the session cookie:
+    # then the phone keeps the captures and asks to log in again, which we do.
+    uploaded = _status(page).get_by_text("All captures uploaded")
+    relogin = page.get_by_role("alert").filter(has_text="Log in again")
+    expect(uploaded.or_(relogin)).to_be_visible(timeout=15_000)
+    if relogin.is_visible():
+        expect(relogin).to_contain_text("3 waiting captures")
+        assert live.encounters(alice) == []
+        relogin.get_by_role("link", name="Log in").click()
+        page.get_by_label("Email").fill("alice@example.com")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(f"{live.url}/capture")
+    expect(_status(page)).to_contain_text("All captures uploaded", timeout=15_000)
+
+    rows = live.encounters(alice)
+    assert sorted(e.name for e in rows) == sorted(n for n, _ in people)
+    assert len({e.uuid for e in rows}) == 3
+    assert live.contacts(alice) == 3
+    assert all(e.device_id for e in rows)
+    assert all(e.event_id for e in rows)
+    assert all(e.happened_at.utcoffset() is not None for e in rows)
+
+    # Replay what the phone sent: the server answers duplicate and stores nothing new.
+    assert posts, "the phone never posted to /api/v1/sync"
+    replayed = page.evaluate(
+        """async (body) => {
+            const headers = JSON.parse(document.body.getAttribute("hx-headers"));
+            const response = await fetch("/api/v1/sync", {
+                method: "POST", body,
+                headers: {"Content-Type": "application/json", ...headers},
+            });
+            return [response.status, await response.json()];
+        }""",
+        posts[0],
+    )
+    assert replayed[0] == 200
+    assert {r["status"] for r in replayed[1]["results"]} == {"duplicate"}
+    assert len(live.encounters(alice)) == 3
+    assert live.contacts(alice) == 3
+
+    exported = live.app.test_cli_runner().invoke(args=["export", "--user", "alice@example.com"])
+    assert exported.exit_code == 0, exported.output
+    assert exported.output.count("maria@example.org") >= 1
+    context.close()
+
+
+def test_a_second_device_edit_keeps_both_values(pw, phone, browser, live, tmp_path):
+    """The phone edits a capture offline while the laptop edits it online; both notes stay."""
+    erin = live.user("erin@example.com", "Erin Ek")
+    phone_context = browser.new_context(**phone)
+    phone_context.route("**/*", _local_only)
+    page = phone_context.new_page()
+    _login(page, live, "erin@example.com")
+    _capture(page, "Sam Rao", "sam@example.com", note="First chat")
+    expect(_status(page)).to_contain_text("All captures uploaded", timeout=15_000)
+    [encounter] = live.encounters(erin)
+
+    phone_context.set_offline(True)
+    page.evaluate(
+        """async (captureId) => {
+            await window.hooklineOutbox.add({op: "upsert", data: {
+                capture_id: captureId, raw: null, name: "Sam Rao", email: "sam@example.com",
+                phone: "", org: "Rao Labs", title: "", url: "", note: "Phone: send the deck",
+                rating: "hot", offer: "", ask: "", event_id: null, hooks: []}});
+        }""",
+        encounter.uuid,
+    )
+    expect(_status(page)).to_contain_text("1 waiting")
+
+    laptop = browser.new_context(viewport={"width": 1280, "height": 800})
+    laptop.route("**/*", _local_only)
+    desk = laptop.new_page()
+    _login(desk, live, "erin@example.com")
+    desk.goto(f"{live.url}/captures/{encounter.id}/edit")
+    desk.get_by_label("Note").fill("Laptop: intro to Maria")
+    desk.get_by_role("button", name="Save changes").click()
+    for _ in range(50):
+        if live.encounters(erin)[0].note == "Laptop: intro to Maria":
+            break
+        desk.wait_for_timeout(100)
+    else:
+        raise AssertionError("the laptop's edit was not saved")
+
+    phone_context.set_offline(False)
+    expect(_status(page)).to_contain_text("All captures uploaded", timeout=15_000)
+    [after] = live.encounters(erin)
+    assert "Laptop: intro to Maria" in after.note
+    assert "Phone: send the deck" in after.note
+    assert after.org == "Rao Labs"  # the phone's field edit is kept too
+    assert after.rating == "hot"
+    laptop.close()
+    phone_context.close()
+
+
+def test_401_keeps_the_capture_and_asks_to_log_in(browser, phone, live):
+    carol = live.user("carol@example.com", "Carol Cho")
+    context = browser.new_context(**phone, service_workers="block")
+    context.route("**/*", _local_only)
+    calls: list[int] = []
+
+    def unauthorized(route) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            route.fulfill(
+                status=401,
+                content_type="application/json",
+                body=json.dumps({"error": "authentication required"}),
+            )
+        else:
+            route.fallback()
+
+    context.route("**/api/v1/sync", unauthorized)
+    page = context.new_page()
+    _login(page, live, "carol@example.com")
+    _capture(page, "Ana Costa", "ana@example.com")
+    alert = page.get_by_role("alert").filter(has_text="Log in again")
+    expect(alert).to_contain_text("1 waiting capture")
+    link = alert.get_by_role("link", name="Log in")
+    assert link.get_attribute("href") == "/login?next=%2Fcapture"
+    expect(_status(page)).to_contain_text("1 waiting")
+    assert live.encounters(carol) == []
+
+    link.click()  # still logged in: /login sends us back to /capture, which flushes on open
+    page.wait_for_url(f"{live.url}/capture")
+    expect(_status(page)).to_contain_text("All captures uploaded", timeout=15_000)
+    assert [e.name for e in live.encounters(carol)] == ["Ana Costa"]
+    context.close()
+
+
+def test_retry_after_is_honoured(browser, phone, live):
+    dave = live.user("dave@example.com", "Dave Dunn")
+    context = browser.new_context(**phone, service_workers="block")
+    context.route("**/*", _local_only)
+    times: list[float] = []
+
+    def busy_once(route) -> None:
+        times.append(time.monotonic())
+        if len(times) == 1:
+            route.fulfill(
+                status=503,
+                headers={"Retry-After": "2", "Content-Type": "application/json"},
+                body=json.dumps({"error": "database busy, try again"}),
+            )
+        else:
+            route.fallback()
+
+    context.route("**/api/v1/sync", busy_once)
+    page = context.new_page()
+    _login(page, live, "dave@example.com")
+    _capture(page, "Bo Berg", "bo@example.com")
+    expect(_status(page)).to_contain_text("1 waiting")
+    # Saving again inside the server's window must not bring the retry forward.
+    _capture(page, "Cy Chu", "cy@example.com")
+    expect(_status(page)).to_contain_text("All captures uploaded", timeout=15_000)
+    assert len(times) >= 2
+    assert times[1] - times[0] >= 2.0, times
+    assert sorted(e.name for e in live.encounters(dave)) == ["Bo Berg", "Cy Chu"]
+    context.close()
+
+
+def test_logout_warns_while_captures_wait(browser, phone, live):
+    live.user("fay@example.com", "Fay Fox")
+    context = browser.new_context(**phone, service_workers="block")
+    context.route("**/*", _local_only)
+    page = context.new_page()
+    _login(page, live, "fay@example.com")
+    context.set_offline(True)
+    for name in ("One Person", "Two Person", "Three Person"):
+        _capture(page, name)
+    expect(_status(page)).to_contain_text("3 waiting")
+    context.route("**/api/v1/sync", lambda route: route.abort())  # keep them waiting
+    context.set_offline(False)
+    page.get_by_role("link", name="Me").click()
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("alert")).to_have_text(
+        "3 captures are still waiting to upload. If you log out now they stay on this phone "
+        "and upload when you log back in as fay@example.com."
+    )
+    page.get_by_role("button", name="Log out anyway").click()
+    page.wait_for_url(f"{live.url}/login")
+    context.close()

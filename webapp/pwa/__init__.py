@@ -1,0 +1,1 @@
+"""The installable, offline-first app shell: manifest, service worker, offline page."""
