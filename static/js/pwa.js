@@ -12,6 +12,8 @@ const LOGIN_URL = "/login?next=%2Fcapture";
 
 // ---- Service worker and updates --------------------------------------------------------
 
+let reloadRequested = false;
+
 function showUpdateBanner(worker) {
   if (document.querySelector(".update-banner")) return;
   const banner = document.createElement("div");
@@ -25,6 +27,7 @@ function showUpdateBanner(worker) {
   button.textContent = "Reload";
   button.addEventListener("click", () => {
     button.disabled = true;
+    reloadRequested = true;
     worker.postMessage({ type: "skip-waiting" });
   });
   banner.append(message, " — ", button);
@@ -34,10 +37,9 @@ function showUpdateBanner(worker) {
 async function registerServiceWorker() {
   if (!("serviceWorker" in navigator)) return null;
   let reloading = false;
-  const hadController = Boolean(navigator.serviceWorker.controller);
   navigator.serviceWorker.addEventListener("controllerchange", () => {
     // Only reload when the user asked for the new version (not on the very first install).
-    if (!hadController || reloading) return;
+    if (!reloadRequested || reloading) return;
     reloading = true;
     window.location.reload();
   });

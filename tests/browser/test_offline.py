@@ -450,3 +450,104 @@ def test_logout_warns_while_captures_wait(browser, phone, live):
     page.get_by_role("button", name="Log out anyway").click()
     page.wait_for_url(f"{live.url}/login")
     context.close()
+
+
+def test_a_rejected_capture_needs_attention_and_is_never_dropped(browser, phone, live):
+    hal = live.user("hal@example.com", "Hal Holm")
+    context = browser.new_context(**phone, service_workers="block")
+    context.route("**/*", _local_only)
+    page = context.new_page()
+    _login(page, live, "hal@example.com")
+    # A change the phone's form would refuse, put in the outbox directly (an old app version).
+    page.evaluate(
+        """() => window.hooklineOutbox.addCapture({
+            raw: null, name: "Ivy Ito", email: "ivy@example.com", phone: "", org: "",
+            title: "", url: "", note: "", rating: "lukewarm", offer: "", ask: "",
+            event_id: null, hooks: []})"""
+    )
+    page.evaluate("() => window.hooklineOutbox.flush({reason: 'save'})")
+    attention = page.get_by_role("region", name="Captures that need attention")
+    expect(attention).to_contain_text("Needs attention (1)")
+    expect(attention).to_contain_text("Ivy Ito")
+    expect(attention).to_contain_text("data.rating must be hot, warm, cold or null")
+    expect(_status(page)).to_contain_text("1 need attention")
+    page.reload()  # still there after a reload: nothing is dropped silently
+    expect(attention).to_contain_text("Ivy Ito")
+    expect(attention.get_by_role("button", name="Retry")).to_be_visible()
+    assert live.encounters(hal) == []
+    discard = attention.get_by_role("button", name="Discard")
+    discard.click()
+    expect(attention.get_by_role("button", name="Discard for good")).to_be_visible()
+    attention.get_by_role("button", name="Discard for good").click()
+    expect(attention).to_be_hidden()
+    context.close()
+
+
+def test_a_badge_photo_follows_its_capture(browser, phone, live, tmp_path):
+    from PIL import Image
+
+    from webapp.capture.models import CapturePhoto
+
+    ida = live.user("ida@example.com", "Ida Iles")
+    context = browser.new_context(**phone, service_workers="block")
+    context.route("**/*", _local_only)
+    page = context.new_page()
+    _login(page, live, "ida@example.com")
+    photo = tmp_path / "badge.png"
+    Image.new("RGB", (64, 48), (200, 200, 200)).save(photo)
+    context.set_offline(True)
+    page.evaluate(
+        """(bytes) => window.hooklineOutbox.addCapture(
+            {raw: null, name: "Jo Jung", email: "", phone: "", org: "", title: "", url: "",
+             note: "", rating: null, offer: "", ask: "", event_id: null, hooks: []},
+            {bytes: new Uint8Array(bytes).buffer, type: "image/png", name: "badge.png",
+             label: "Jo Jung"})""",
+        list(photo.read_bytes()),
+    )
+    expect(_status(page)).to_contain_text("1 waiting · oldest just now · 1 photo to upload")
+    context.set_offline(False)
+    expect(_status(page)).to_have_text("All captures uploaded", timeout=15_000)
+    [encounter] = live.encounters(ida)
+    with live.app.app_context():
+        photos = db.session.scalars(
+            select(CapturePhoto).where(CapturePhoto.encounter_id == encounter.id)
+        ).all()
+    assert len(photos) == 1
+    context.close()
+
+
+def test_a_new_version_waits_until_the_user_reloads(browser, phone, live):
+    live.user("gus@example.com", "Gus Gray")
+    context = browser.new_context(**phone)
+    context.route("**/*", _local_only)
+    page = context.new_page()
+    _login(page, live, "gus@example.com")
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=15_000)
+    version = """() => new Promise((resolve) => {
+        const channel = new MessageChannel();
+        channel.port1.onmessage = (event) => resolve(event.data.version);
+        navigator.serviceWorker.controller.postMessage({type: "version"}, [channel.port2]);
+    })"""
+    old = page.evaluate(version)
+    assert old == live.app.extensions["pwa_version"]
+    page.get_by_label("Name", exact=True).fill("Typed before the update")
+
+    live.app.extensions["pwa_version"] = "0" * 16  # a deploy: /sw.js now differs
+    try:
+        page.evaluate("() => navigator.serviceWorker.getRegistration().then((r) => r.update())")
+        banner = page.get_by_role("status").filter(has_text="A new version is ready")
+        expect(banner).to_be_visible(timeout=15_000)
+        # The open session keeps its worker and what was typed until the user decides.
+        assert page.evaluate(version) == old
+        expect(page.get_by_label("Name", exact=True)).to_have_value("Typed before the update")
+        with page.expect_navigation():
+            banner.get_by_role("button", name="Reload").click()
+        page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+        assert page.evaluate(version) == "0" * 16
+        static_caches = page.evaluate(
+            "() => caches.keys().then((k) => k.filter((n) => n.startsWith('hookline-static-')))"
+        )
+        assert static_caches == ["hookline-static-" + "0" * 16]
+    finally:
+        live.app.extensions["pwa_version"] = old
+    context.close()
