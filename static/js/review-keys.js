@@ -86,7 +86,8 @@ document.addEventListener("htmx:afterSettle", () => {
   const row = current();
   if (row && row.matches("[data-editing]")) {
     row.classList.add("is-current");
-    row.querySelector("textarea")?.focus();
+    // The message box has autofocus; only put focus back if nothing in the editor has it.
+    if (!row.contains(document.activeElement)) row.querySelector("textarea")?.focus();
     return;
   }
   if (row) {
