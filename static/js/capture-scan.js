@@ -14,7 +14,6 @@ const CONTROL = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]/;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 // Fields a scan may fill; the server fills the ones the preview does not know when it saves.
 const FILLED = ["name", "org", "title", "email", "phone", "url"];
-const UPLOAD_RETRIES_MS = [1000, 2000, 4000, 8000, 16000, 30000];
 
 /**
  * Return why the server would refuse this QR text (the same words as webapp.badges), or null.
@@ -85,8 +84,6 @@ const ui = {
 
 /** @type {ReturnType<typeof createScanner>|null} */
 let scanner = null;
-/** A badge photo nothing could read, waiting to be saved with the next capture. */
-let pendingPhoto = null;
 
 function say(text, kind = "problem") {
   if (!ui.message) return;
@@ -163,9 +160,10 @@ export function applyPayload(text) {
     "ok",
   );
   if (note) {
-    note.focus();
+    // Show what was filled (the message and the name) with the note below it, ready to type.
+    note.focus({ preventScroll: true });
     note.setSelectionRange?.(note.value.length, note.value.length);
-    note.scrollIntoView?.({ block: "center" });
+    ui.message?.scrollIntoView?.({ block: "start" });
   }
   return true;
 }
@@ -242,7 +240,6 @@ async function onPhoto(input) {
   const show = (text) => {
     if (status) status.textContent = text;
   };
-  pendingPhoto = null;
   const file = input.files?.[0];
   if (!file) {
     show("");
@@ -272,42 +269,12 @@ async function onPhoto(input) {
     show(applyPayload(text) ? "Read the code on the photo." : "");
     return;
   }
-  pendingPhoto = file;
+  // Left in the file input: the form post (or the outbox, which reads the input when the
+  // capture is saved) sends it with the capture.
   show(
     "No code could be read on this photo. It is kept for later: it is saved with this capture " +
       "and shown on the contact page. Type the name if you can.",
   );
-}
-
-/** Send a kept photo for a capture the outbox saved, once that capture reached the server. */
-async function uploadPhoto(file, captureId, label) {
-  for (const wait of UPLOAD_RETRIES_MS) {
-    await new Promise((resolve) => setTimeout(resolve, wait));
-    if (!navigator.onLine) continue;
-    const body = new FormData();
-    body.append("capture_id", captureId);
-    body.append("photo", file, file.name || "badge.jpg");
-    try {
-      const response = await fetch(root.dataset.photoUrl, {
-        method: "POST",
-        body,
-        credentials: "same-origin",
-        headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
-      });
-      if (response.ok) {
-        say(`Badge photo kept with ${label}.`, "ok");
-        return;
-      }
-      if (response.status !== 404) {
-        const answer = await response.json().catch(() => ({}));
-        say(`The badge photo was not kept: ${answer.error || response.status}`);
-        return;
-      }
-    } catch {
-      // offline or the server is restarting: try again
-    }
-  }
-  say(`The badge photo for ${label} could not be uploaded: photos need a connection.`);
 }
 
 // ---------------------------------------------------------------------------
@@ -378,19 +345,11 @@ function wire() {
   });
   document.addEventListener("htmx:afterSwap", () => {
     const saved = form()?.querySelector(".saved:not([data-scan-seen])");
-    pendingPhoto = null; // the form post carried the photo itself
     if (!saved) return;
     saved.dataset.scanSeen = "";
     afterSave(saved);
   });
-  document.addEventListener("hookline:captured", (event) => {
-    const data = event.detail?.entry?.data || {};
-    if (pendingPhoto && data.capture_id) {
-      const label = data.name || data.email || "this capture";
-      uploadPhoto(pendingPhoto, data.capture_id, label);
-      say(`Saving the badge photo with ${label}…`, "ok");
-    }
-    pendingPhoto = null;
+  document.addEventListener("hookline:captured", () => {
     afterSave(form()?.querySelector("[data-offline-saved]") || null);
   });
   window.addEventListener("pagehide", () => scanner?.stop());
