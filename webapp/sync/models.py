@@ -103,25 +103,44 @@ def lock_user_log(connection, user_id: int) -> None:
         )
 
 
+_TOUCHED = "hookline_touched_captures"
+
+
 @event.listens_for(Session, "after_flush")
-def _log_capture_changes(session: Session, _context) -> None:
+def _collect_touched_captures(session: Session, _context) -> None:
+    """Remember which captures this transaction wrote; the log is written once, at commit."""
     from webapp.contacts.models import Encounter, Hook
 
-    touched: set[tuple[int, str]] = set()
+    touched: set[tuple[int, str]] = session.info.setdefault(_TOUCHED, set())
     hook_encounters: set[int] = set()
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, Encounter):
             touched.add((obj.user_id, obj.uuid))
-        elif isinstance(obj, Hook) and obj.encounter_id is not None:
-            hook_encounters.add(obj.encounter_id)
-    if not touched and not hook_encounters:
-        return
-    connection = session.connection()
+        elif isinstance(obj, Hook):
+            owner = obj.__dict__.get("encounter")
+            if owner is not None:
+                touched.add((owner.user_id, owner.uuid))
+            elif obj.encounter_id is not None:
+                hook_encounters.add(obj.encounter_id)
     if hook_encounters:
-        rows = connection.execute(
+        rows = session.connection().execute(
             select(Encounter.user_id, Encounter.uuid).where(Encounter.id.in_(hook_encounters))
         )
         touched.update((user_id, uuid) for user_id, uuid in rows)
+
+
+@event.listens_for(Session, "before_commit")
+def _write_change_log(session: Session) -> None:
+    """Move every capture the transaction touched to the end of its owner's change log.
+
+    A capture named here whose savepoint was rolled back is merely listed again in the
+    feed, which is harmless; a capture left out would be missed by other devices.
+    """
+    session.flush()  # the commit would flush after this hook; collect those writes too
+    touched: set[tuple[int, str]] = session.info.pop(_TOUCHED, set())
+    if not touched:
+        return
+    connection = session.connection()
     now = utcnow()
     for user_id in sorted({user_id for user_id, _ in touched}):
         lock_user_log(connection, user_id)
@@ -133,3 +152,9 @@ def _log_capture_changes(session: Session, _context) -> None:
             insert(SyncLog),
             [{"user_id": user_id, "capture_uuid": uuid, "changed_at": now} for uuid in uuids],
         )
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_touched_captures(session: Session) -> None:
+    if not session.in_transaction():
+        session.info.pop(_TOUCHED, None)

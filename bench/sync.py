@@ -1,0 +1,313 @@
+"""Benchmark POST /api/v1/sync under gunicorn: captures/s, p50/p99, failures, vs a hello ceiling.
+
+Run: .venv/bin/python bench/sync.py [--duration 10] [--workers 2] [--pg]
+
+Starts gunicorn on 127.0.0.1 with the app on a fresh SQLite database in a temp dir (or a
+throwaway PostgreSQL schema with --pg), creates a user and a token with the real CLI, then:
+  1. the ceiling: closed-loop GETs of /api/v1/ping (no auth, no database) at 16 clients;
+  2. closed-loop pushes of 20 new captures per batch at 16 and 64 clients (saturation);
+  3. paced pushes: each of 16 (then 64) phones sends one batch every --interval seconds
+     (open loop), which is the latency a person's phone sees at a given load.
+Prints figures next to their targets; asserts nothing. Loads only 127.0.0.1, bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing as mp
+import os
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = REPO / ".venv" / "bin"
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+BATCH = 20
+TARGET_RATIO = 0.10
+TARGET_P99_MS = {16: 60.0, 64: 150.0}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run(args: list[str], env: dict) -> str:
+    return subprocess.run(
+        args, env=env, cwd=REPO, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def setup(env: dict) -> str:
+    """Migrate, create the user, return a fresh API token."""
+    run([str(BIN / "flask"), "--app", "webapp", "db", "upgrade"], env)
+    run(
+        [str(BIN / "flask"), "--app", "webapp", "user", "create", "bench@hookline.test",
+         "--password", "bench-password-1"],
+        env,
+    )  # fmt: skip
+    return run(
+        [str(BIN / "flask"), "--app", "webapp", "user", "token", "bench@hookline.test"], env
+    ).strip()
+
+
+def batch_body(device: str, n: int = BATCH) -> bytes:
+    now = datetime.now(UTC).isoformat()
+    changes = []
+    for i in range(n):
+        tag = secrets.token_hex(6)
+        changes.append(
+            {
+                "id": str(uuid.uuid4()),
+                "seq": i,
+                "kind": "capture",
+                "op": "upsert",
+                "at": now,
+                "data": {
+                    "name": f"Person {tag}",
+                    "email": f"{tag}@example.com",
+                    "org": "Bench Corp",
+                    "note": "Met at the benchmark booth; wants the write-up.",
+                    "rating": "warm",
+                    "hooks": [{"type": "send_resource", "detail": "the write-up", "owed_by": "me"}],
+                },
+            }
+        )
+    return json.dumps({"device_id": device, "changes": changes}).encode()
+
+
+def request(
+    port: int, method: str, path: str, body: bytes | None, headers: dict
+) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def client_loop(port, token, mode, duration, interval, start_at, out) -> None:
+    """One client: closed loop (back to back) or paced (one request per interval)."""
+    device = str(uuid.uuid4())
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    lat: list[float] = []
+    fails: dict[str, int] = {}
+    captures = 0
+    while time.time() < start_at:
+        time.sleep(0.001)
+    end = start_at + duration
+    next_at = start_at + interval * (hash(device) % 1000) / 1000  # spread paced phones out
+    while time.time() < end:
+        if mode == "paced":
+            pause = next_at - time.time()
+            if pause > 0:
+                time.sleep(pause)
+            next_at += interval
+            if time.time() >= end:
+                break
+        if mode == "ping":
+            t0 = time.perf_counter()
+            status, _ = request(port, "GET", "/api/v1/ping", None, {})
+            lat.append(time.perf_counter() - t0)
+            if status != 200:
+                fails[f"HTTP {status}"] = fails.get(f"HTTP {status}", 0) + 1
+            continue
+        body = batch_body(device)
+        t0 = time.perf_counter()
+        try:
+            status, raw = request(port, "POST", "/api/v1/sync", body, headers)
+        except OSError as error:
+            fails[type(error).__name__] = fails.get(type(error).__name__, 0) + 1
+            continue
+        lat.append(time.perf_counter() - t0)
+        if status != 200:
+            fails[f"HTTP {status}"] = fails.get(f"HTTP {status}", 0) + 1
+            continue
+        results = json.loads(raw)["results"]
+        applied = sum(r["status"] == "applied" for r in results)
+        captures += applied
+        if applied != len(results):
+            fails["not applied"] = fails.get("not applied", 0) + 1
+    out.put((lat, fails, captures))
+
+
+def process_main(port, token, mode, duration, interval, start_at, threads, out) -> None:
+    local: list = []
+    import queue
+
+    q: queue.Queue = queue.Queue()
+    workers = [
+        threading.Thread(
+            target=client_loop, args=(port, token, mode, duration, interval, start_at, q)
+        )
+        for _ in range(threads)
+    ]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    while not q.empty():
+        local.append(q.get())
+    out.put(local)
+
+
+def load(port, token, mode, clients, duration, interval=0.0, procs=2) -> dict:
+    """Run clients spread over procs processes; return throughput and latency figures."""
+    out: mp.Queue = mp.Queue()
+    start_at = time.time() + 1.0
+    per = [clients // procs + (i < clients % procs) for i in range(procs)]
+    ps = [
+        mp.Process(
+            target=process_main, args=(port, token, mode, duration, interval, start_at, n, out)
+        )
+        for n in per
+        if n
+    ]
+    for p in ps:
+        p.start()
+    lat: list[float] = []
+    fails: dict[str, int] = {}
+    captures = 0
+    for _ in ps:
+        for a, b, c in out.get(timeout=duration + 120):
+            lat += a
+            for kind, n in b.items():
+                fails[kind] = fails.get(kind, 0) + n
+            captures += c
+    for p in ps:
+        p.join()
+    lat.sort()
+    q = statistics.quantiles(lat, n=100) if len(lat) > 1 else [0] * 99
+    return {
+        "requests": len(lat),
+        "rps": len(lat) / duration,
+        "captures_s": captures / duration,
+        "p50": q[49] * 1000,
+        "p99": q[98] * 1000,
+        "fails": sum(fails.values()),
+        "fail_kinds": ", ".join(f"{k}: {n}" for k, n in sorted(fails.items())) or "none",
+    }
+
+
+def wrk_hello(port: int, duration: float) -> float | None:
+    """Return wrk's requests/s on the ping endpoint (a C client barely loads the CPU)."""
+    if not shutil.which("wrk"):
+        return None
+    out = subprocess.run(
+        ["wrk", "-t2", "-c16", f"-d{int(duration)}s", f"http://127.0.0.1:{port}/api/v1/ping"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    for line in out.splitlines():
+        if line.startswith("Requests/sec:"):
+            return float(line.split()[1])
+    return None
+
+
+def wait_ready(port: int) -> None:
+    for _ in range(200):
+        try:
+            if request(port, "GET", "/api/v1/ping", None, {})[0] == 200:
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("gunicorn did not come up")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
+    parser.add_argument("--interval", type=float, default=5.0, help="paced: seconds per batch")
+    parser.add_argument("--pg", action="store_true", help="PostgreSQL instead of SQLite")
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="hookline-bench-"))
+    env = {**os.environ, "SECRET_KEY": secrets.token_hex(16), "FLASK_APP": "webapp"}
+    schema = None
+    if args.pg:
+        import psycopg
+
+        schema = f"bench_{secrets.token_hex(4)}"
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+        env["DATABASE_URL"] = f"{PG_URL}?options=-csearch_path%3D{schema}"
+    else:
+        env["DATABASE_URL"] = f"sqlite:///{tmp / 'bench.sqlite3'}"
+    port = free_port()
+    server = None
+    try:
+        token = setup(env)
+        server = subprocess.Popen(
+            [str(BIN / "gunicorn"), "-w", str(args.workers), "--threads", str(args.threads),
+             "-b", f"127.0.0.1:{port}", "--log-level", "warning", "webapp:create_app()"],
+            env=env, cwd=REPO,
+        )  # fmt: skip
+        wait_ready(port)
+        backend = "PostgreSQL" if args.pg else "SQLite (WAL, synchronous=NORMAL, busy_timeout=5000)"
+        print(f"gunicorn: {args.workers} workers x {args.threads} threads; database: {backend}")
+        print(
+            f"cpus: {os.cpu_count()}; duration per run: {args.duration:.0f} s; "
+            f"batch: {BATCH} captures"
+        )
+        load(port, token, "closed", 4, 2.0)  # warm up
+        hello = load(port, token, "ping", 16, args.duration)
+        print(
+            f"\nhello (GET /api/v1/ping, 16 Python clients): {hello['rps']:.0f} req/s, "
+            f"p50 {hello['p50']:.1f} ms, p99 {hello['p99']:.1f} ms, failures {hello['fails']}"
+        )
+        ceiling = wrk_hello(port, args.duration)
+        if ceiling:
+            print(f"hello (GET /api/v1/ping, wrk 2 threads x 16 connections): {ceiling:.0f} req/s")
+            hello["rps"] = max(hello["rps"], ceiling)
+        print(f"hello ceiling used for the ratio: {hello['rps']:.0f} req/s")
+        print("\nsaturation (closed loop, back-to-back batches):")
+        for clients in (16, 64):
+            r = load(port, token, "closed", clients, args.duration)
+            ratio = r["captures_s"] / hello["rps"]
+            print(
+                f"  {clients:>2} clients: {r['captures_s']:7.0f} captures/s "
+                f"({r['rps']:.1f} batches/s) = {ratio:5.1%} of hello "
+                f"(target >= {TARGET_RATIO:.0%}) "
+                f"{'OK' if ratio >= TARGET_RATIO else 'MISSED'}; p50 {r['p50']:.0f} ms, "
+                f"p99 {r['p99']:.0f} ms; failures {r['fails']} ({r['fail_kinds']})"
+            )
+        print(f"\npaced (each phone sends one {BATCH}-capture batch every {args.interval:g} s):")
+        for clients in (16, 64):
+            r = load(port, token, "paced", clients, args.duration, args.interval)
+            target = TARGET_P99_MS[clients]
+            print(
+                f"  {clients:>2} phones: {r['captures_s']:7.0f} captures/s; p50 {r['p50']:.0f} ms, "
+                f"p99 {r['p99']:.0f} ms (target < {target:.0f}) "
+                f"{'OK' if r['p99'] < target else 'MISSED'}; "
+                f"failures {r['fails']} ({r['fail_kinds']})"
+            )
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(10)
+        shutil.rmtree(tmp, ignore_errors=True)
+        if schema:
+            import psycopg
+
+            with psycopg.connect(PG_URL, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+if __name__ == "__main__":
+    sys.exit(main())
