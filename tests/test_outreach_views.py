@@ -277,9 +277,7 @@ def test_schedule_send_needs_mail_then_hands_the_draft_to_the_runner(app, as_ali
     assert as_alice.post(url, headers=HX).status_code == 200
     assert _draft(app, drafts["Maria"]).status == "scheduled"
     upcoming = as_alice.get("/followups/upcoming").get_data(as_text=True)
-    assert (
-        f'id="draft-{drafts["Maria"]}"' in upcoming and "Don&#39;t send automatically" in upcoming
-    )
+    assert f'id="draft-{drafts["Maria"]}"' in upcoming and "Don't send automatically" in upcoming
     as_alice.post(url, data={"action": "unschedule"}, headers=HX)
     assert _draft(app, drafts["Maria"]).status == "queued"
 
@@ -297,9 +295,22 @@ def test_the_eml_download_is_an_unsent_draft(as_alice, drafts) -> None:
     assert response.data.startswith(b"X-Unsent: 1\r\n")
 
 
-def test_the_mailto_link_is_offered(as_alice, drafts) -> None:
+def test_open_in_mail_app_redirects_to_the_mailto_link(app, as_alice, drafts) -> None:
     page = as_alice.get("/followups").get_data(as_text=True)
-    assert 'href="mailto:maria@example.org?subject=' in page
+    assert f'href="/followups/{drafts["Maria"]}/mailto"' in page
+    response = as_alice.get(f"/followups/{drafts['Maria']}/mailto")
+    assert response.status_code == 303
+    assert response.location.startswith("mailto:maria@example.org?subject=")
+    assert "%0D%0A" in response.location  # line breaks as CRLF, RFC 6068
+    with app.app_context():
+        db.session.get(Draft, drafts["Kim"]).to_email = ""
+        db.session.commit()
+    assert as_alice.get(f"/followups/{drafts['Kim']}/mailto").status_code == 422
+
+
+def test_another_users_mailto_is_not_found(as_alice, bobs_draft) -> None:
+    assert as_alice.get(f"/followups/{bobs_draft}/mailto").status_code == 404
+    assert as_alice.post(f"/followups/{bobs_draft}/mailto").status_code == 405
 
 
 def test_a_stuck_draft_is_reported_and_resolved_by_the_user(app, as_alice, drafts) -> None:

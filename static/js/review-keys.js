@@ -106,7 +106,9 @@ document.addEventListener("click", async (event) => {
   if (target?.closest("[data-keys-help]")) showKeys();
   const copy = target?.closest("[data-copy]");
   if (!copy) return;
-  const text = copy.getAttribute("data-copy") || "";
+  const box = copy.closest(ROW);
+  const subject = box?.querySelector("[data-subject]")?.textContent ?? "";
+  const text = `${subject}\n\n${box?.querySelector("[data-body]")?.textContent ?? ""}`;
   try {
     await navigator.clipboard.writeText(text);
     copy.textContent = "Copied";

@@ -13,7 +13,6 @@ from datetime import datetime
 
 from flask import current_app, has_app_context
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from webapp.auth.models import User
@@ -141,6 +140,35 @@ def plan_encounter(encounter: Encounter) -> None:
     plan_contact_event(encounter.user_id, encounter.contact_id, encounter.event_id)
 
 
+class _Context:
+    """What planning needs of a user, loaded once per call however many people it covers."""
+
+    def __init__(self, user_id: int) -> None:
+        self.user_id = user_id
+        self._user: User | None = None
+        self._templates: dict[str, str] | None = None
+        self._resources: list[Resource] | None = None
+
+    @property
+    def user(self) -> User:
+        if self._user is None:
+            self._user = db.session.get(User, self.user_id)
+        return self._user
+
+    @property
+    def templates(self) -> dict[str, str]:
+        if self._templates is None:
+            self._templates = user_templates(self.user_id)
+        return self._templates
+
+    @property
+    def resources(self) -> list[Resource]:
+        if self._resources is None:
+            query = select(Resource).where(Resource.user_id == self.user_id)
+            self._resources = list(db.session.scalars(query))
+        return self._resources
+
+
 def plan_contact_event(user_id: int, contact_id: int, event_id: int | None) -> None:
     """Bring the email, nudge and introduction drafts for a person at an event up to date."""
     where = [Encounter.user_id == user_id, Encounter.contact_id == contact_id]
@@ -151,24 +179,61 @@ def plan_contact_event(user_id: int, contact_id: int, event_id: int | None) -> N
         .options(selectinload(Encounter.hooks))
         .order_by(Encounter.happened_at, Encounter.id)
     ).all()
-    hooks = [hook for e in encounters for hook in e.hooks]
-    existing = {
-        d.kind: d
-        for d in db.session.scalars(
-            select(Draft).where(
-                Draft.user_id == user_id,
-                Draft.contact_id == contact_id,
-                Draft.scope == _scope(event_id),
-            )
+    existing = db.session.scalars(
+        select(Draft).where(
+            Draft.user_id == user_id,
+            Draft.contact_id == contact_id,
+            Draft.scope == _scope(event_id),
         )
-    }
+    ).all()
+    _plan_loaded(_Context(user_id), encounters, existing)
+
+
+def plan_many(user_id: int, keys: Iterable[tuple[int, int | None]], chunk: int = 500) -> None:
+    """Plan many (contact, event) pairs at once, e.g. after an import: a few queries per chunk."""
+    ctx = _Context(user_id)
+    wanted = sorted(set(keys), key=lambda key: (key[0], key[1] or 0))
+    for start in range(0, len(wanted), chunk):
+        part = wanted[start : start + chunk]
+        contact_ids = sorted({contact_id for contact_id, _ in part})
+        encounters: dict[tuple[int, int | None], list[Encounter]] = {}
+        for encounter in db.session.scalars(
+            select(Encounter)
+            .where(Encounter.user_id == user_id, Encounter.contact_id.in_(contact_ids))
+            .options(
+                selectinload(Encounter.hooks),
+                selectinload(Encounter.contact),
+                selectinload(Encounter.event),
+            )
+            .order_by(Encounter.happened_at, Encounter.id)
+        ):
+            encounters.setdefault((encounter.contact_id, encounter.event_id), []).append(encounter)
+        drafts: dict[tuple[int, str], list[Draft]] = {}
+        for draft in db.session.scalars(
+            select(Draft).where(Draft.user_id == user_id, Draft.contact_id.in_(contact_ids))
+        ):
+            drafts.setdefault((draft.contact_id, draft.scope), []).append(draft)
+        for contact_id, event_id in part:
+            _plan_loaded(
+                ctx,
+                encounters.get((contact_id, event_id), []),
+                drafts.get((contact_id, _scope(event_id)), []),
+            )
+
+
+def _plan_loaded(ctx: _Context, encounters: Sequence[Encounter], drafts: Sequence[Draft]) -> None:
+    """Plan one person at one event from their loaded captures and existing drafts."""
+    hooks = [hook for e in encounters for hook in e.hooks]
+    existing = {d.kind: d for d in drafts}
     mine = [h for h in hooks if h.owed_by == "me"]
     theirs = [h for h in hooks if h.owed_by == "them"]
     if not mine and not theirs and not existing:
         return
-    user = db.session.get(User, user_id)
-    first = encounters[0].happened_at if encounters else now()
-    _plan_email(user, encounters, mine, existing.get("email"), first)
+    if not encounters:
+        return  # the captures are gone; their drafts are deleted with them (cascade)
+    user = ctx.user
+    first = encounters[0].happened_at
+    _plan_email(ctx, encounters, mine, existing.get("email"), first)
     _plan_nudge(user, encounters, theirs, existing.get("nudge"), first)
     for hook in mine:
         if hook.type == "introduce":
@@ -176,33 +241,25 @@ def plan_contact_event(user_id: int, contact_id: int, event_id: int | None) -> N
 
 
 def _insert(draft: Draft) -> Draft:
-    """Add draft, or return the row another request inserted for the same key meanwhile."""
-    try:
-        with db.session.begin_nested():
-            db.session.add(draft)
-    except IntegrityError:
-        found = db.session.scalar(
-            select(Draft).where(
-                Draft.user_id == draft.user_id,
-                Draft.contact_id == draft.contact_id,
-                Draft.scope == draft.scope,
-                Draft.kind == draft.kind,
-            )
-        )
-        if found is None:
-            raise
-        return found
+    """Add a new draft to the session; the unique constraint is the last word on duplicates.
+
+    No savepoint (it would cost a flush per capture): if two requests plan the same new draft
+    at the same instant, the loser's commit fails with IntegrityError; the sync endpoint
+    retries its batch once, and the retry finds and updates the winner's row.
+    """
+    db.session.add(draft)
     return draft
 
 
 def _plan_email(
-    user: User,
+    ctx: _Context,
     encounters: Sequence[Encounter],
     mine: list[Hook],
     draft: Draft | None,
     first: datetime,
 ) -> None:
     """Create or refresh the follow-up email that delivers every hook I owe this person."""
+    user = ctx.user
     if not mine:
         if draft is not None and draft.status in OPEN_STATUSES and not draft.edited:
             # The hooks were edited away: an untouched draft about nothing should go too.
@@ -230,15 +287,10 @@ def _plan_email(
         draft.side_note = f"Added after you edited this draft: {note}" if note else ""
         return
     refs: dict[str, compose.Resource] = {}
-    resources: list[Resource] | None = None
     has_meet = False
     for hook in mine:
         if hook.type == "send_resource":
-            if resources is None:
-                resources = list(
-                    db.session.scalars(select(Resource).where(Resource.user_id == user.id))
-                )
-            found = match_resource(resources, hook.detail)
+            found = match_resource(ctx.resources, hook.detail)
             if found is not None:
                 refs[str(hook.id)] = compose.Resource(found.title, found.url, found.why)
         has_meet = has_meet or hook.type == "meet"
@@ -251,7 +303,7 @@ def _plan_email(
         _joined(e.offer for e in encounters),
         [compose.HookIn(h.type, h.detail, h.owed_by, str(h.id)) for h in mine],
         resources=refs,
-        templates=user_templates(user.id),
+        templates=ctx.templates,
         first_message=contact.last_interaction_at is None,
         slots=slots,
         tz=user.timezone,

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from webapp.contacts.models import Encounter
+from webapp.contacts.models import HOOK_TYPES, Encounter, Hook
 from webapp.events.models import Event
 from webapp.extensions import db
 from webapp.outreach import schedule
@@ -20,7 +20,7 @@ class Item:
     """One draft with the captures it came from."""
 
     draft: Draft
-    encounters: list[Encounter] = field(default_factory=list)
+    encounters: list[EncounterView] = field(default_factory=list)
     at_target: bool = False
 
 
@@ -73,21 +73,53 @@ def counts(user_id: int, tz: str, moment: datetime) -> Counts:
     return Counts(due=due or 0, done_today=done or 0, snoozed=snoozed or 0)
 
 
+@dataclass(frozen=True)
+class HookView:
+    """A hook as shown beside a draft."""
+
+    type: str
+    detail: str
+    owed_by: str
+
+    @property
+    def label(self) -> str:
+        """Return the hook's human name."""
+        return HOOK_TYPES.get(self.type, self.type)
+
+
+@dataclass
+class EncounterView:
+    """The part of a capture shown beside a draft: its note and hooks."""
+
+    note: str
+    hooks: list[HookView] = field(default_factory=list)
+
+
 def _attach_encounters(user_id: int, items: list[Item]) -> None:
-    """Give each item the captures of its person at its event, in two queries in all."""
-    contact_ids = {item.draft.contact_id for item in items}
-    if not contact_ids:
-        return
-    by_key: dict[tuple[int, int | None], list[Encounter]] = {}
-    for chunk in _chunks(sorted(contact_ids), 500):
-        rows = db.session.scalars(
-            select(Encounter)
+    """Give each item the notes and hooks of its person at its event, in two plain queries.
+
+    Plain rows rather than ORM objects: the review screen shows hundreds of drafts at once.
+    """
+    contact_ids = sorted({item.draft.contact_id for item in items})
+    by_key: dict[tuple[int, int | None], list[EncounterView]] = {}
+    by_id: dict[int, EncounterView] = {}
+    for chunk in _chunks(contact_ids, 500):
+        rows = db.session.execute(
+            select(Encounter.id, Encounter.contact_id, Encounter.event_id, Encounter.note)
             .where(Encounter.user_id == user_id, Encounter.contact_id.in_(chunk))
-            .options(selectinload(Encounter.hooks))
-            .order_by(Encounter.happened_at)
+            .order_by(Encounter.happened_at, Encounter.id)
         )
-        for encounter in rows:
-            by_key.setdefault((encounter.contact_id, encounter.event_id), []).append(encounter)
+        for ident, contact_id, event_id, note in rows:
+            view = by_id[ident] = EncounterView(note)
+            by_key.setdefault((contact_id, event_id), []).append(view)
+        hooks = db.session.execute(
+            select(Hook.encounter_id, Hook.type, Hook.detail, Hook.owed_by)
+            .join(Encounter, Encounter.id == Hook.encounter_id)
+            .where(Encounter.user_id == user_id, Encounter.contact_id.in_(chunk))
+            .order_by(Hook.id)
+        )
+        for encounter_id, kind, detail, owed_by in hooks:
+            by_id[encounter_id].hooks.append(HookView(kind, detail, owed_by))
     for item in items:
         if item.draft.kind in ("email", "nudge"):
             item.encounters = by_key.get((item.draft.contact_id, item.draft.event_id), [])
