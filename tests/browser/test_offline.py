@@ -95,23 +95,11 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 
 
 @pytest.fixture(scope="module")
-def pw() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        yield playwright
-
-
-@pytest.fixture(scope="module")
-def phone(pw) -> dict[str, Any]:
-    device = dict(pw.devices["Pixel 7"])
+def pixel(playwright) -> dict[str, Any]:
+    """The Pixel 7 profile, usable for persistent contexts too."""
+    device = dict(playwright.devices["Pixel 7"])
     device.pop("default_browser_type", None)
     return device
-
-
-@pytest.fixture(scope="module")
-def browser(pw) -> Iterator[Any]:
-    browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-    yield browser
-    browser.close()
 
 
 def _local_only(route) -> None:
@@ -190,10 +178,12 @@ def _wait_cached(page, paths: set[str], tries: int = 75) -> None:
     raise AssertionError(f"not cached: {paths - cached}")
 
 
-def test_offline_capture_survives_a_killed_browser_and_uploads_once(pw, phone, live, tmp_path):
+def test_offline_capture_survives_a_killed_browser_and_uploads_once(
+    playwright, pixel, live, tmp_path
+):
     alice = live.user("alice@example.com", "Alice Adams")
     profile = tmp_path / "phone-profile"
-    context = _launch_phone(pw, phone, profile)
+    context = _launch_phone(playwright, pixel, profile)
     page = context.pages[0] if context.pages else context.new_page()
     _login(page, live, "alice@example.com")
     try:
@@ -257,7 +247,7 @@ def test_offline_capture_survives_a_killed_browser_and_uploads_once(pw, phone, l
     with contextlib.suppress(Exception):  # the browser is already gone
         context.close()
 
-    context = _launch_phone(pw, phone, profile)
+    context = _launch_phone(playwright, pixel, profile)
     context.set_offline(True)
     page = context.pages[0] if context.pages else context.new_page()
     posts: list[str] = []
@@ -315,10 +305,10 @@ def test_offline_capture_survives_a_killed_browser_and_uploads_once(pw, phone, l
     context.close()
 
 
-def test_a_second_device_edit_keeps_both_values(pw, phone, browser, live, tmp_path):
+def test_a_second_device_edit_keeps_both_values(pixel, browser, live, tmp_path):
     """The phone edits a capture offline while the laptop edits it online; both notes stay."""
     erin = live.user("erin@example.com", "Erin Ek")
-    phone_context = browser.new_context(**phone)
+    phone_context = browser.new_context(**pixel)
     phone_context.route("**/*", _local_only)
     page = phone_context.new_page()
     _login(page, live, "erin@example.com")
@@ -363,9 +353,9 @@ def test_a_second_device_edit_keeps_both_values(pw, phone, browser, live, tmp_pa
     phone_context.close()
 
 
-def test_401_keeps_the_capture_and_asks_to_log_in(browser, phone, live):
+def test_401_keeps_the_capture_and_asks_to_log_in(browser, pixel, live):
     carol = live.user("carol@example.com", "Carol Cho")
-    context = browser.new_context(**phone, service_workers="block")
+    context = browser.new_context(**pixel, service_workers="block")
     context.route("**/*", _local_only)
     calls: list[int] = []
 
@@ -398,9 +388,9 @@ def test_401_keeps_the_capture_and_asks_to_log_in(browser, phone, live):
     context.close()
 
 
-def test_retry_after_is_honoured(browser, phone, live):
+def test_retry_after_is_honoured(browser, pixel, live):
     dave = live.user("dave@example.com", "Dave Dunn")
-    context = browser.new_context(**phone, service_workers="block")
+    context = browser.new_context(**pixel, service_workers="block")
     context.route("**/*", _local_only)
     times: list[float] = []
 
@@ -429,9 +419,9 @@ def test_retry_after_is_honoured(browser, phone, live):
     context.close()
 
 
-def test_logout_warns_while_captures_wait(browser, phone, live):
+def test_logout_warns_while_captures_wait(browser, pixel, live):
     live.user("fay@example.com", "Fay Fox")
-    context = browser.new_context(**phone, service_workers="block")
+    context = browser.new_context(**pixel, service_workers="block")
     context.route("**/*", _local_only)
     page = context.new_page()
     _login(page, live, "fay@example.com")
@@ -452,9 +442,9 @@ def test_logout_warns_while_captures_wait(browser, phone, live):
     context.close()
 
 
-def test_a_rejected_capture_needs_attention_and_is_never_dropped(browser, phone, live):
+def test_a_rejected_capture_needs_attention_and_is_never_dropped(browser, pixel, live):
     hal = live.user("hal@example.com", "Hal Holm")
-    context = browser.new_context(**phone, service_workers="block")
+    context = browser.new_context(**pixel, service_workers="block")
     context.route("**/*", _local_only)
     page = context.new_page()
     _login(page, live, "hal@example.com")
@@ -483,13 +473,13 @@ def test_a_rejected_capture_needs_attention_and_is_never_dropped(browser, phone,
     context.close()
 
 
-def test_a_badge_photo_follows_its_capture(browser, phone, live, tmp_path):
+def test_a_badge_photo_follows_its_capture(browser, pixel, live, tmp_path):
     from PIL import Image
 
     from webapp.capture.models import CapturePhoto
 
     ida = live.user("ida@example.com", "Ida Iles")
-    context = browser.new_context(**phone, service_workers="block")
+    context = browser.new_context(**pixel, service_workers="block")
     context.route("**/*", _local_only)
     page = context.new_page()
     _login(page, live, "ida@example.com")
@@ -516,9 +506,9 @@ def test_a_badge_photo_follows_its_capture(browser, phone, live, tmp_path):
     context.close()
 
 
-def test_a_new_version_waits_until_the_user_reloads(browser, phone, live):
+def test_a_new_version_waits_until_the_user_reloads(browser, pixel, live):
     live.user("gus@example.com", "Gus Gray")
-    context = browser.new_context(**phone)
+    context = browser.new_context(**pixel)
     context.route("**/*", _local_only)
     page = context.new_page()
     _login(page, live, "gus@example.com")
