@@ -6,6 +6,7 @@ from datetime import date
 
 from flask import Blueprint, Response, abort, flash, redirect, request, url_for
 from flask_login import current_user, login_required
+from sqlalchemy import select
 
 from webapp.contacts.models import Contact
 from webapp.extensions import db
@@ -16,6 +17,7 @@ from webapp.outreach.forms import DraftForm, SnoozeDateForm
 from webapp.outreach.models import (
     OPEN_STATUSES,
     Draft,
+    Interaction,
 )
 from webapp.web import owned_or_404, render, wants_fragment
 
@@ -35,6 +37,23 @@ def mailto_for(draft: Draft) -> str:
 def linkedin_of(contact: Contact) -> str:
     """Return the contact's LinkedIn profile link, when one was captured."""
     return next((u for u in contact.urls or [] if "linkedin.com/" in u.lower()), "")
+
+
+@bp.app_template_global()
+def followups_of(contact: Contact) -> dict:
+    """Return a contact's drafts and logged touches, for the contact page."""
+    drafts = db.session.scalars(
+        select(Draft)
+        .where(Draft.user_id == contact.user_id, Draft.contact_id == contact.id)
+        .order_by(Draft.due_at.desc(), Draft.id.desc())
+    ).all()
+    touches = db.session.scalars(
+        select(Interaction)
+        .where(Interaction.user_id == contact.user_id, Interaction.contact_id == contact.id)
+        .order_by(Interaction.happened_at.desc(), Interaction.id.desc())
+        .limit(20)
+    ).all()
+    return {"drafts": drafts, "interactions": touches}
 
 
 def _screen(template: str = "outreach/review.html", fragment: str = "outreach/_queue.html"):
