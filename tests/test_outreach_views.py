@@ -485,3 +485,16 @@ def test_user_create_takes_time_zone_and_morning_hour(app, runner) -> None:
         assert (user.timezone, user.morning_hour) == ("America/New_York", 7)
     bad = runner.invoke(args=[*args[:3], "--password", "x" * 12, "--morning-hour", "25"])
     assert bad.exit_code != 0
+
+
+def test_a_single_row_comes_back_for_htmx_and_the_page_otherwise(as_alice, drafts) -> None:
+    fragment = as_alice.get(f"/followups/{drafts['Maria']}", headers=HX)
+    assert fragment.status_code == 200 and "<html" not in fragment.text
+    assert f'id="draft-{drafts["Maria"]}"' in fragment.text
+    page = as_alice.get(f"/followups/{drafts['Maria']}")
+    assert page.status_code == 302 and page.location.endswith("/followups")
+
+
+def test_an_introduce_hook_links_to_the_introductions_page(as_alice, intro) -> None:
+    page = as_alice.get("/followups").get_data(as_text=True)
+    assert 'href="/followups/introductions">who and when</a>' in page
