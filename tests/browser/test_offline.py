@@ -419,8 +419,9 @@ def test_retry_after_is_honoured(browser, pixel, live):
     context.close()
 
 
-def test_logout_warns_while_captures_wait(browser, pixel, live):
-    live.user("fay@example.com", "Fay Fox")
+def test_logout_warns_and_never_uploads_into_another_account(browser, pixel, live):
+    fay = live.user("fay@example.com", "Fay Fox")
+    gil = live.user("gil@example.com", "Gil Gomez")
     context = browser.new_context(**pixel, service_workers="block")
     context.route("**/*", _local_only)
     page = context.new_page()
@@ -431,7 +432,7 @@ def test_logout_warns_while_captures_wait(browser, pixel, live):
     expect(_status(page)).to_contain_text("3 waiting")
     context.route("**/api/v1/sync", lambda route: route.abort())  # keep them waiting
     context.set_offline(False)
-    page.get_by_role("link", name="Me").click()
+    page.get_by_role("link", name="Me", exact=True).click()
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("alert")).to_have_text(
         "3 captures are still waiting to upload. If you log out now they stay on this phone "
@@ -439,6 +440,29 @@ def test_logout_warns_while_captures_wait(browser, pixel, live):
     )
     page.get_by_role("button", name="Log out anyway").click()
     page.wait_for_url(f"{live.url}/login")
+    assert page.evaluate("() => caches.has('hookline-pages')") is False
+
+    # Someone else on the same phone: Fay's captures are not theirs to see or send.
+    context.unroute("**/api/v1/sync")
+    _login(page, live, "gil@example.com")
+    expect(_status(page)).to_have_text("All captures uploaded")
+    page.get_by_role("link", name="Today", exact=True).click()
+    expect(page.get_by_role("region", name="Waiting to upload")).to_be_hidden()
+    page.get_by_role("link", name="Me", exact=True).click()
+    expect(page.locator("[data-storage-status]")).to_contain_text("Storage on this phone:")
+    page.get_by_role("button", name="Log out").click()  # nothing waiting: no warning
+    page.wait_for_url(f"{live.url}/login")
+    assert live.encounters(gil) == [] and live.encounters(fay) == []
+
+    # Fay logs back in: her captures upload into her account.
+    _login(page, live, "fay@example.com")
+    expect(_status(page)).to_have_text("All captures uploaded", timeout=15_000)
+    assert sorted(e.name for e in live.encounters(fay)) == [
+        "One Person",
+        "Three Person",
+        "Two Person",
+    ]
+    assert live.encounters(gil) == []
     context.close()
 
 
