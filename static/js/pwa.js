@@ -75,7 +75,9 @@ const status = document.getElementById("outbox-status");
 function renderStatus(summary) {
   if (!status) return;
   const parts = [];
-  if (navigator.onLine === false) parts.push("Offline");
+  if (navigator.onLine === false || outbox.state.lastError.startsWith("offline")) {
+    parts.push("Offline");
+  }
   parts.push(
     summary.waiting
       ? `${summary.waiting} waiting · oldest ${ageText(summary.oldestMs)}`

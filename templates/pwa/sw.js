@@ -21,6 +21,7 @@ const USER_PAGES = {{ user_pages | safe }};
 const OFFLINE_URL = "/offline";
 const CARD_PNG = "/card.png";
 const WARM_EVERY_MS = 60 * 1000;
+const NETWORK_TIMEOUT_MS = 4000;
 let lastWarm = 0;
 
 self.addEventListener("install", (event) => {
@@ -81,7 +82,7 @@ self.addEventListener("fetch", (event) => {
   if (url.pathname.startsWith("/static/") || url.pathname === "/manifest.webmanifest") {
     event.respondWith(cacheFirst(request));
   } else if (USER_PAGES.includes(url.pathname) || url.pathname === CARD_PNG) {
-    event.respondWith(networkFirst(request));
+    event.respondWith(networkFirst(request, event));
   } else if (request.mode === "navigate") {
     event.respondWith(networkOrOffline(request));
   }
@@ -115,17 +116,32 @@ async function remember(key, response) {
   }
 }
 
-async function networkFirst(request) {
+/**
+ * Network-first with a time limit: conference Wi-Fi that connects but never answers must not
+ * leave the capture screen blank. After NETWORK_TIMEOUT_MS the cached copy is shown, and the
+ * network answer, when it comes, still refreshes the cache.
+ */
+async function networkFirst(request, event) {
   const key = pageKey(request.url);
-  try {
-    const response = await fetch(request);
+  const network = fetch(request).then(async (response) => {
     await remember(key, response);
     return response;
-  } catch (error) {
-    const cached = await caches.match(key, { ignoreVary: true, ignoreSearch: true });
-    if (cached) return cached;
-    if (request.mode === "navigate") return offlinePage();
-    throw error;
+  });
+  event.waitUntil(network.catch(() => {}));
+  const cached = await caches.match(key, { ignoreVary: true, ignoreSearch: true });
+  if (!cached) {
+    try {
+      return await network;
+    } catch (error) {
+      if (request.mode === "navigate") return offlinePage();
+      throw error;
+    }
+  }
+  const slow = new Promise((resolve) => setTimeout(() => resolve(null), NETWORK_TIMEOUT_MS));
+  try {
+    return (await Promise.race([network, slow])) || cached;
+  } catch {
+    return cached;
   }
 }
 

@@ -565,3 +565,23 @@ def test_a_new_version_waits_until_the_user_reloads(browser, pixel, live):
     finally:
         live.app.extensions["pwa_version"] = old
     context.close()
+
+
+def test_a_network_that_never_answers_falls_back_to_the_cached_page(browser, pixel, live):
+    live.user("kim@example.com", "Kim Kerr")
+    context = browser.new_context(**pixel)
+    context.route("**/*", _local_only)
+    page = context.new_page()
+    _login(page, live, "kim@example.com")
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=15_000)
+    _wait_cached(page, {"/today"})
+    stuck: list[Any] = []
+    context.route("**/today", lambda route: stuck.append(route))  # connected, no answer
+    started = time.monotonic()
+    page.goto(f"{live.url}/today")
+    expect(page.get_by_role("heading", name="Today at DevConf Berlin")).to_be_visible()
+    assert stuck, "the service worker's fetch was not seen"
+    assert 3.5 < time.monotonic() - started < 10
+    for route in stuck:
+        route.abort()
+    context.close()
