@@ -585,3 +585,54 @@ def test_a_network_that_never_answers_falls_back_to_the_cached_page(browser, pix
     for route in stuck:
         route.abort()
     context.close()
+
+
+def test_batches_hold_at_most_200_changes_and_413_splits_them(browser, pixel, live):
+    live.user("lou@example.com", "Lou Lund")
+    context = browser.new_context(**pixel, service_workers="block")
+    context.route("**/*", _local_only)
+    page = context.new_page()
+    _login(page, live, "lou@example.com")
+    sizes: list[int] = []
+    limit = {"max": 1000}
+
+    def fake_server(route) -> None:
+        """Answer like the server would, so only the phone's batching is under test."""
+        changes = json.loads(route.request.post_data or "{}")["changes"]
+        sizes.append(len(changes))
+        if len(changes) > limit["max"]:
+            route.fulfill(status=413, json={"error": "batch larger than 1 MB: split it"})
+        else:
+            results = [{"id": c["id"], "status": "applied"} for c in changes]
+            route.fulfill(status=200, json={"results": results, "cursor": "x"})
+
+    context.route("**/api/v1/sync", fake_server)
+    context.set_offline(True)
+    seqs = page.evaluate(
+        """async () => {
+            const seqs = [];
+            for (let i = 0; i < 250; i++) {
+                const e = await window.hooklineOutbox.addCapture({name: `Person ${i}`});
+                seqs.push(e.seq);
+            }
+            return seqs;
+        }"""
+    )
+    assert seqs == list(range(1, 251))  # per-device sequence, monotonic
+    expect(_status(page)).to_contain_text("250 waiting")
+    context.set_offline(False)
+    expect(_status(page)).to_have_text("All captures uploaded", timeout=15_000)
+    assert sizes == [200, 50]
+
+    sizes.clear()
+    limit["max"] = 1
+    context.set_offline(True)
+    page.evaluate(
+        """async () => {
+            for (const name of ["A", "B", "C"]) await window.hooklineOutbox.addCapture({name});
+        }"""
+    )
+    context.set_offline(False)
+    expect(_status(page)).to_have_text("All captures uploaded", timeout=15_000)
+    assert sizes == [3, 2, 1, 1, 1]
+    context.close()
