@@ -365,3 +365,15 @@ def test_the_contact_page_shows_raw_text_as_text_never_as_markup(app, as_alice, 
     assert "<script>alert(1)" not in page
     assert "&lt;script&gt;" in page
     assert 'href="javascript:' not in page
+
+
+@pytest.mark.csrf
+def test_logging_in_mints_the_csrf_token_so_parallel_pages_agree(client, auth, alice):
+    auth.login()
+    with client.session_transaction() as session:
+        minted = session.get("csrf_token")
+    assert minted  # set by the login response itself, not by whichever page loads first
+    client.get("/capture")
+    client.get("/today")
+    with client.session_transaction() as session:
+        assert session["csrf_token"] == minted

@@ -6,6 +6,7 @@ from flask import (
     Blueprint,
     current_app,
     flash,
+    g,
     redirect,
     render_template,
     request,
@@ -13,6 +14,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf.csrf import generate_csrf
 
 from webapp.auth.forms import LoginForm, SignupForm
 from webapp.auth.service import AccountError, close_session, create_user, find_user, open_session
@@ -37,6 +39,11 @@ def _start_session(user) -> None:
     db.session.commit()
     session.permanent = True
     session["sid"] = record.token
+    # Mint the CSRF token now, in the login response's cookie: otherwise the pages the browser
+    # fetches at once after login (page, service worker precache) each mint their own, and the
+    # last cookie written wins, leaving the other pages with a token that no longer matches.
+    g.pop("csrf_token", None)  # generate_csrf caches per request; session.clear() dropped it
+    generate_csrf()
     login_user(user)
 
 
