@@ -87,7 +87,7 @@ class Phone:
         page.wait_for_url(f"{self.base_url}/capture")
         expect(page.get_by_role("button", name="Scan badge")).to_be_visible()
         # Let the service worker's first caching after login finish, as it would while a person
-        # looks at the screen (see the CSRF race noted in docs/scanning.md's developer notes).
+        # looks at the screen.
         page.wait_for_load_state("networkidle")
         return page
 
