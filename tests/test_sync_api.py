@@ -1,5 +1,6 @@
 """The sync API: idempotent pushes, validation, limits, merges, tombstones and the feed."""
 
+import fcntl
 import re
 import sqlite3
 import threading
@@ -556,3 +557,18 @@ def test_other_users_data_is_invisible_and_untouched(
 
 def test_the_ping_endpoint_needs_no_credential(client):
     assert client.get("/api/v1/ping").get_json() == {"ok": True}
+
+
+def test_a_writer_kept_waiting_for_its_turn_gets_503(app, client, alice, alice_token):
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        pytest.skip("the writer queue is for SQLite")
+    app.config["SYNC_BUSY_TIMEOUT_MS"] = 50
+    path = app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
+    with open(f"{path}-writer.lock", "a+") as other_writer:
+        fcntl.flock(other_writer, fcntl.LOCK_EX)
+        response = push(client, alice_token, [upsert(name="Queued too long")])
+        fcntl.flock(other_writer, fcntl.LOCK_UN)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "2"
+    assert _count(app, Encounter) == 0
+    assert statuses(push(client, alice_token, [upsert(name="Next turn")])) == ["applied"]

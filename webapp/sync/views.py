@@ -25,6 +25,7 @@ csrf.exempt(bp)
 MAX_CHANGES = 500
 MAX_BYTES = 1024 * 1024
 RETRY_AFTER_SECONDS = 2
+DEFAULT_BUSY_TIMEOUT_MS = 5000
 
 
 def _error(status: int, message: str, **headers: str):
@@ -58,6 +59,7 @@ def _authenticate():
     return None
 
 
+@bp.errorhandler(service.Busy)
 @bp.errorhandler(OperationalError)
 def _busy(_error_):
     """Tell the phone to keep its outbox and retry: the database is busy, not the data bad."""
@@ -99,7 +101,17 @@ def push():
     device_id, changes = _read_batch()
     if device_id is None:
         return changes
-    service.begin_write(current_app.config.get("SYNC_BUSY_TIMEOUT_MS"))
+    timeout_ms = int(current_app.config.get("SYNC_BUSY_TIMEOUT_MS") or DEFAULT_BUSY_TIMEOUT_MS)
+    with service.writer_turn(timeout_ms):
+        try:
+            return _apply(device_id, changes, timeout_ms)
+        except BaseException:
+            db.session.rollback()  # before the next writer's turn, not after
+            raise
+
+
+def _apply(device_id: str, changes: list, timeout_ms: int):
+    service.begin_write(timeout_ms)
     cursor = feed.log_position(g.api_user_id)
     for attempt in range(2):
         try:
@@ -111,7 +123,7 @@ def push():
             db.session.rollback()
             if attempt:
                 return _error(503, "conflicting write, try again", **{"Retry-After": "1"})
-            service.begin_write(current_app.config.get("SYNC_BUSY_TIMEOUT_MS"))
+            service.begin_write(timeout_ms)
     return jsonify(results=results, cursor=cursor)
 
 
