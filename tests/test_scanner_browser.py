@@ -86,11 +86,8 @@ def harness_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def pw() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        yield playwright
+def pw(playwright: Any) -> Any:
+    return playwright
 
 
 @pytest.fixture(scope="module")
