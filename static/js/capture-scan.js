@@ -282,7 +282,8 @@ async function onPhoto(input) {
 
 function afterSave(savedLine) {
   if (savedLine) {
-    let next = savedLine.querySelector("[data-scan-next]");
+    let next =
+      savedLine.querySelector("[data-scan-next]") || document.querySelector("[data-scan-next-added]");
     if (!next) {
       // The outbox rewrites its saved line's text, so the button goes beside it.
       next = document.createElement("button");

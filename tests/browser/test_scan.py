@@ -112,8 +112,11 @@ def user(live_server) -> str:
     return "ana@example.com"
 
 
-def _wait_for(app, query, timeout: float = 15.0):
-    """Poll the database until query returns a row (the phone uploads in the background)."""
+def _wait_for(app, page, query, timeout: float = 15.0):
+    """Poll the database until query returns a row (the phone uploads in the background).
+
+    Waiting through the page, not time.sleep, lets Playwright keep serving routes meanwhile.
+    """
     deadline = time.monotonic() + timeout
     while True:
         with app.app_context():
@@ -125,7 +128,7 @@ def _wait_for(app, query, timeout: float = 15.0):
             with app.app_context():
                 have = [(e.name, e.raw) for e in db.session.scalars(select(Encounter))]
             raise AssertionError(f"the capture never reached the server; it has {have}")
-        time.sleep(0.2)
+        page.wait_for_timeout(200)
 
 
 def test_scan_a_badge_fill_the_form_save_and_see_the_person_today(
@@ -150,7 +153,9 @@ def test_scan_a_badge_fill_the_form_save_and_see_the_person_today(
     expect(page.locator(".saved").first).to_contain_text("Saved Ada Lovelace")
     expect(page.get_by_role("button", name="Scan next")).to_be_visible()
 
-    saved = _wait_for(live_server.app, select(Encounter).where(Encounter.name == "Ada Lovelace"))
+    saved = _wait_for(
+        live_server.app, page, select(Encounter).where(Encounter.name == "Ada Lovelace")
+    )
     assert saved.raw == fakecam.SAMPLE_VCARD
     assert saved.title == "Head of Computing"  # filled by the server's parser from raw
     assert saved.note == "Wants the compiler talk slides"
@@ -250,7 +255,7 @@ def test_a_photo_nothing_can_read_is_kept_and_shown_on_the_contact_page(
     expect(page.locator(".saved").first).to_contain_text("Saved Pat Photo")
 
     try:
-        photo = _wait_for(live_server.app, select(CapturePhoto), timeout=45)
+        photo = _wait_for(live_server.app, page, select(CapturePhoto), timeout=20)
     except AssertionError as error:
         status = page.locator("#outbox-status").text_content()
         raise AssertionError(f"no photo on the server; outbox says {status!r}") from error
