@@ -61,6 +61,11 @@ def test_sign_up_create_an_event_capture_two_people_and_see_them(phone, live_ser
     expect(page.get_by_text("Custom promise: send me his deck (they owe)")).to_be_visible()
     screenshot(page, "phone-today")
 
+    page.get_by_role("link", name="Contacts").click()
+    expect(page.get_by_role("heading", name="Contacts")).to_be_visible()
+    expect(page.locator("#contact-list .row-title")).to_have_text(["Maria Keller", "Tomás Ruiz"])
+    screenshot(page, "phone-contacts")
+
     page.get_by_role("link", name="Maria Keller", exact=True).click()
     expect(page.get_by_role("heading", name="Maria Keller")).to_be_visible()
     expect(page.get_by_text("the migration write-up")).to_be_visible()
