@@ -61,20 +61,27 @@ def photo_for_capture(data: CaptureData) -> Photo | None:
     return photo
 
 
+def _posted_photo_or_refusal():
+    """Return (photo, None) for an acceptable posted badge photo, else (None, JSON refusal)."""
+    if (request.content_length or 0) > MAX_PHOTO_BYTES + ENVELOPE:
+        return None, (jsonify(error=TOO_LARGE), 413)
+    try:
+        photo = posted_photo()
+    except PhotoError as error:
+        return None, (jsonify(error=str(error)), 413 if str(error) == TOO_LARGE else 415)
+    if photo is None:
+        return None, (jsonify(error=EMPTY), 400)
+    return photo, None
+
+
 @bp.post("/captures/decode-photo")
 @login_required
 @limiter.limit("60 per minute")
 def decode():
     """Read the QR code on an uploaded badge photo and answer with its text (or null)."""
-    if (request.content_length or 0) > MAX_PHOTO_BYTES + ENVELOPE:
-        return jsonify(error=TOO_LARGE), 413
-    try:
-        photo = posted_photo()
-    except PhotoError as error:
-        status = 413 if str(error) == TOO_LARGE else 415
-        return jsonify(error=str(error)), status
-    if photo is None:
-        return jsonify(error=EMPTY), 400
+    photo, refusal = _posted_photo_or_refusal()
+    if refusal:
+        return refusal
     return jsonify(text=decode_photo(photo))
 
 
@@ -96,13 +103,9 @@ def attach():
     )
     if encounter is None:
         return jsonify(error="No such capture (yet)."), 404
-    try:
-        photo = posted_photo()
-    except PhotoError as error:
-        status = 413 if str(error) == TOO_LARGE else 415
-        return jsonify(error=str(error)), status
-    if photo is None:
-        return jsonify(error=EMPTY), 400
+    photo, refusal = _posted_photo_or_refusal()
+    if refusal:
+        return refusal
     row, created = keep_photo(current_user.id, encounter.id, photo)
     db.session.commit()
     return jsonify(id=row.id, stored=created), 201 if created else 200
