@@ -111,22 +111,23 @@ def _collect_touched_captures(session: Session, _context) -> None:
     """Remember which captures this transaction wrote; the log is written once, at commit."""
     from webapp.contacts.models import Encounter, Hook
 
-    touched: set[tuple[int, str]] = session.info.setdefault(_TOUCHED, set())
+    # A dict as an ordered set: the feed lists a batch's captures in the order written.
+    touched: dict[tuple[int, str], None] = session.info.setdefault(_TOUCHED, {})
     hook_encounters: set[int] = set()
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, Encounter):
-            touched.add((obj.user_id, obj.uuid))
+            touched[(obj.user_id, obj.uuid)] = None
         elif isinstance(obj, Hook):
             owner = obj.__dict__.get("encounter")
             if owner is not None:
-                touched.add((owner.user_id, owner.uuid))
+                touched[(owner.user_id, owner.uuid)] = None
             elif obj.encounter_id is not None:
                 hook_encounters.add(obj.encounter_id)
     if hook_encounters:
         rows = session.connection().execute(
             select(Encounter.user_id, Encounter.uuid).where(Encounter.id.in_(hook_encounters))
         )
-        touched.update((user_id, uuid) for user_id, uuid in rows)
+        touched.update(dict.fromkeys((user_id, uuid) for user_id, uuid in rows))
 
 
 @event.listens_for(Session, "before_commit")
@@ -136,15 +137,17 @@ def _write_change_log(session: Session) -> None:
     A capture named here whose savepoint was rolled back is merely listed again in the
     feed, which is harmless; a capture left out would be missed by other devices.
     """
+    if session.in_nested_transaction():
+        return  # a SAVEPOINT being released: the log is written with the real commit
     session.flush()  # the commit would flush after this hook; collect those writes too
-    touched: set[tuple[int, str]] = session.info.pop(_TOUCHED, set())
+    touched: dict[tuple[int, str], None] = session.info.pop(_TOUCHED, {})
     if not touched:
         return
     connection = session.connection()
     now = utcnow()
     for user_id in sorted({user_id for user_id, _ in touched}):
         lock_user_log(connection, user_id)
-        uuids = sorted(uuid for owner, uuid in touched if owner == user_id)
+        uuids = [uuid for owner, uuid in touched if owner == user_id]
         connection.execute(
             delete(SyncLog).where(SyncLog.user_id == user_id, SyncLog.capture_uuid.in_(uuids))
         )
