@@ -25,7 +25,7 @@ from webapp.contacts.models import HOOK_TYPES, Encounter
 from webapp.events.models import Event
 from webapp.extensions import db
 from webapp.sync.history import add_revision, field_clocks, history, snapshot
-from webapp.sync.models import ChangeRecord, Tombstone, lock_user_log
+from webapp.sync.models import ChangeRecord, Tombstone
 from webapp.sync.validate import Change, Rejected, parse_change
 
 NOTE_MARKER = "\n\n--- also written on another device ---\n"
@@ -80,7 +80,7 @@ def writer_turn(timeout_ms: int) -> Iterator[None]:
 
 
 def begin_write(busy_timeout_ms: int | None = None) -> None:
-    """Open the write transaction: BEGIN IMMEDIATE on SQLite, the user's log lock on PG.
+    """Open the write transaction: BEGIN IMMEDIATE on SQLite; nothing extra on PostgreSQL.
 
     A deferred SQLite transaction that reads and then writes can fail at once with
     "database is locked" when another writer got in between; taking the write lock first
@@ -95,7 +95,6 @@ def begin_write(busy_timeout_ms: int | None = None) -> None:
 
 def apply_batch(user_id: int, device_id: str, changes: list[Any]) -> list[dict]:
     """Apply each change for user_id; return one result per change, in order."""
-    lock_user_log(db.session.connection(), user_id)
     parsed: list[Change | dict] = []
     for raw in changes:
         try:
