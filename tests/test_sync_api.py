@@ -1,6 +1,7 @@
 """The sync API: idempotent pushes, validation, limits, merges, tombstones and the feed."""
 
 import fcntl
+import json
 import re
 import sqlite3
 import threading
@@ -572,3 +573,19 @@ def test_a_writer_kept_waiting_for_its_turn_gets_503(app, client, alice, alice_t
     assert response.headers["Retry-After"] == "2"
     assert _count(app, Encounter) == 0
     assert statuses(push(client, alice_token, [upsert(name="Next turn")])) == ["applied"]
+
+
+def test_the_export_carries_history_and_deletions_of_this_user_only(
+    app, client, runner, alice, bob, alice_token, bob_token
+):
+    capture_id, gone = new_id(), new_id()
+    push(client, alice_token, [upsert(capture_id, org="Acme"), upsert(gone)])
+    push(client, alice_token, [upsert(capture_id, minutes=5, org="Acme Corp"), delete(gone)])
+    push(client, bob_token, [upsert(new_id(), org="Bob's"), delete(new_id())])
+    result = runner.invoke(args=["export", "--user", "alice@example.com"])
+    assert result.exit_code == 0, result.output
+    exported = json.loads(result.stdout)
+    assert [
+        (h["capture"], h["field"], h["old"], h["new"]) for h in exported["capture_history"]
+    ] == [(capture_id, "org", "Acme", "Acme Corp")]
+    assert [d["capture"] for d in exported["deleted_captures"]] == [gone]

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from webapp.auth.tokens import user_for_token
 from webapp.extensions import csrf, db
+from webapp.sync import export as _export  # noqa: F401  (registers the export sections)
 from webapp.sync import feed, service
 from webapp.sync.validate import Rejected, as_uuid
 
