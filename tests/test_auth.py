@@ -124,3 +124,10 @@ def test_login_attempts_are_rate_limited(tmp_path, pg_schema):
     assert b"Too many attempts" in response.data
     # Reading the page is never limited.
     assert client.get("/login").status_code == 200
+
+
+def test_an_anonymous_redirect_to_login_does_not_write_the_session(client):
+    # A late anonymous answer must never carry a cookie that replaces a fresh login.
+    response = client.get("/capture")
+    assert response.status_code == 302
+    assert "Set-Cookie" not in response.headers

@@ -136,8 +136,10 @@ def init_app(app: Flask) -> None:
     """Wire sessions, error pages and headers into app."""
     login_manager.user_loader(_load_user)
     login_manager.login_view = "auth.login"
-    login_manager.login_message = "Please log in to continue."
-    login_manager.login_message_category = "info"
+    # No flash on the way to the login page: flashing writes the anonymous session, and a
+    # background request (the service worker warming pages) answered after the login response
+    # would then overwrite the fresh login cookie with the anonymous one.
+    login_manager.login_message = None
     login_manager.session_protection = None  # the server-side session record does this job
     app.after_request(_security_headers)
     app.register_error_handler(CSRFError, _csrf_error)
