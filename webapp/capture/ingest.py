@@ -7,12 +7,19 @@ imports all call record_capture, so a person is matched in exactly one place.
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import event, insert, select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
 from webapp.capture.raw import fill_from_raw
-from webapp.contacts.matching import claim_handles, find_contact, handles_for
-from webapp.contacts.models import HOOK_TYPES, RATINGS, Contact, Encounter, Hook
-from webapp.db_types import utcnow
+from webapp.contacts.matching import claim_handles, handles_for, owners_of
+from webapp.contacts.models import HOOK_TYPES, RATINGS, Contact, ContactHandle, Encounter, Hook
+from webapp.db_types import new_uuid, utcnow
 from webapp.extensions import db
-from webapp.outreach.planner import plan_encounter
+from webapp.outreach.planner import plan_encounter, plan_many
+from webapp.sync.models import touch_captures
+
+TEXT_FIELDS = ("name", "org", "title", "email", "phone", "url", "note", "offer", "ask")
 
 
 @dataclass
@@ -79,37 +86,172 @@ def _update_contact(contact: Contact, data: CaptureData) -> None:
         contact.rating = data.rating
 
 
-def record_capture(user_id: int, data: CaptureData) -> Encounter:
-    """Store a capture for user_id, attaching it to the person it names."""
+def prepare_capture(data: CaptureData) -> None:
+    """Check a capture and fill its empty fields from the scanned text; raise ValueError.
+
+    Runs once per capture (record_captures calls it unless the caller already did): a
+    second call would parse the badge again for nothing.
+    """
     if data.rating is not None and data.rating not in RATINGS:
         raise ValueError(f"Unknown rating {data.rating!r}.")
     fill_from_raw(data)  # raises BadgeError (a ValueError) for a refused payload
-    handles = handles_for([data.email], [data.phone], [data.url])
-    contact = find_contact(user_id, handles)
-    if contact is None:
-        contact = Contact(user_id=user_id, emails=[], phones=[], urls=[])
-        db.session.add(contact)
-    _update_contact(contact, data)
-    db.session.flush()
-    claim_handles(contact, handles)
+
+
+class _NewContact:
+    """A contact to insert: _update_contact fills it like a loaded one."""
+
+    def __init__(self, user_id: int) -> None:
+        self.user_id = user_id
+        self.name = self.org = self.title = ""
+        self.emails: list = []
+        self.phones: list = []
+        self.urls: list = []
+        self.rating: str | None = None
+
+
+def record_capture(user_id: int, data: CaptureData) -> Encounter:
+    """Store a capture for user_id, attaching it to the person it names."""
+    return record_captures(user_id, [data])[0]
+
+
+def record_captures(
+    user_id: int, items: list[CaptureData], *, prepared: bool = False
+) -> list[Encounter]:
+    """Store new captures for user_id, in order, with a few statements for the whole list.
+
+    The rules are those of one capture at a time: a person is matched by the first of
+    their handles (email, LinkedIn, phone) that a contact owns, counting contacts made by
+    earlier items of the list; a new handle goes to the first contact that names it.
+    Contacts, handles, encounters and hooks are inserted in bulk and drafts are planned
+    once per person and event. Flushes, never commits. Raises ValueError before writing
+    anything if an item is refused (prepared=True: the caller ran prepare_capture on each).
+    """
+    if not items:
+        return []
+    if not prepared:
+        for data in items:
+            prepare_capture(data)
+    db.session.flush()  # pending ORM writes first: the statements below go around the ORM
+    handles = [handles_for([d.email], [d.phone], [d.url]) for d in items]
+    owners = owners_of(user_id, [h for item in handles for h in item])
+    existing: dict[int, Contact] = {}
+    if owners:
+        ids = set(owners.values())
+        existing = {c.id: c for c in db.session.scalars(select(Contact).where(Contact.id.in_(ids)))}
+    # Each item's contact: an existing one (its id) or a new one (its place in `fresh`).
+    fresh: list[_NewContact] = []
+    owner_of: dict[tuple[str, str], int | tuple[int]] = dict(owners)
+    targets: list[int | tuple[int]] = []
+    for data, item_handles in zip(items, handles, strict=True):
+        target = next((owner_of[h] for h in item_handles if h in owner_of), None)
+        if target is None:
+            fresh.append(_NewContact(user_id))
+            target = (len(fresh) - 1,)
+        for handle in item_handles:
+            owner_of.setdefault(handle, target)
+        _update_contact(existing[target] if isinstance(target, int) else fresh[target[0]], data)
+        targets.append(target)
+    made: list[Contact] = []
+    if fresh:
+        made = _insert_returning(Contact, [vars(c) for c in fresh])
+    contacts = [existing[t] if isinstance(t, int) else made[t[0]] for t in targets]
+    claims = [
+        {"user_id": user_id, "contact_id": _id_of(t, existing, made), "kind": kind, "value": value}
+        for (kind, value), t in owner_of.items()
+        if (kind, value) not in owners
+    ]
+    if claims:
+        db.session.execute(insert(ContactHandle), claims)
     now = utcnow()
-    encounter = Encounter(
-        user_id=user_id,
-        contact=contact,
-        event_id=data.event_id,
-        raw=data.raw,
-        happened_at=data.happened_at or now,
-        received_at=now,
-        device_id=data.device_id,
-        hooks=[Hook(type=h.type, detail=h.detail.strip(), owed_by=h.owed_by) for h in data.hooks],
+    rows = []
+    for data, contact in zip(items, contacts, strict=True):
+        row: dict = {name: getattr(data, name).strip() for name in TEXT_FIELDS}
+        row.update(
+            uuid=data.uuid or new_uuid(),
+            user_id=user_id,
+            contact_id=contact.id,
+            event_id=data.event_id,
+            raw=data.raw,
+            rating=data.rating,
+            device_id=data.device_id,
+            happened_at=data.happened_at or now,
+            received_at=now,
+        )
+        rows.append(row)
+    encounters = _insert_returning(Encounter, rows)
+    hook_rows = [
+        {"encounter_id": e.id, "type": h.type, "detail": h.detail.strip(), "owed_by": h.owed_by}
+        for data, e in zip(items, encounters, strict=True)
+        for h in data.hooks
+    ]
+    hooks = _insert_returning(Hook, hook_rows) if hook_rows else []
+    by_encounter: dict[int, list[Hook]] = {e.id: [] for e in encounters}
+    for hook in hooks:
+        by_encounter[hook.encounter_id].append(hook)
+    for encounter, contact in zip(encounters, contacts, strict=True):
+        # Inserted by statement, not by the unit of work: give the session what it would
+        # otherwise load with a query per encounter.
+        set_committed_value(encounter, "hooks", by_encounter[encounter.id])
+        for hook in by_encounter[encounter.id]:
+            set_committed_value(hook, "encounter", encounter)
+        set_committed_value(encounter, "contact", contact)
+        if encounter.event_id is None:
+            set_committed_value(encounter, "event", None)
+    for contact in (*existing.values(), *made):
+        if "encounters" in contact.__dict__:
+            db.session.expire(contact, ["encounters"])
+    touch_captures(db.session, user_id, [e.uuid for e in encounters])
+    # Queue or update the follow-up drafts once per person and event (outreach/planner.py).
+    plan_many(user_id, [(e.contact_id, e.event_id) for e in encounters])
+    return encounters
+
+
+def _id_of(target: int | tuple[int], existing: dict[int, Contact], made: list[Contact]) -> int:
+    return existing[target].id if isinstance(target, int) else made[target[0]].id
+
+
+_BULK = "hookline_bulk_inserted"
+
+
+def _insert_returning(model: type, rows: list[dict]) -> list:
+    """Insert rows with one statement and return them as ORM objects, in order.
+
+    The objects join the session as loaded rows; if the (nested) transaction they were
+    inserted in rolls back, they are expunged (see _forget_rolled_back), as the unit of
+    work does with its own new objects.
+    """
+    objects = list(
+        db.session.scalars(insert(model).returning(model, sort_by_parameter_order=True), rows)
     )
-    if data.uuid:
-        encounter.uuid = data.uuid
-    _copy_fields(encounter, data)
-    db.session.add(encounter)
-    db.session.flush()
-    plan_encounter(encounter)  # queue or update the follow-up drafts (webapp/outreach/planner.py)
-    return encounter
+    session = db.session()
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault(_BULK, []).append((transaction, objects))
+    return objects
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_rolled_back(session: Session, previous_transaction) -> None:
+    tracked = session.info.get(_BULK)
+    if not tracked:
+        return
+    kept = []
+    for transaction, objects in tracked:
+        ancestor = transaction
+        while ancestor is not None and ancestor is not previous_transaction:
+            ancestor = ancestor.parent
+        if ancestor is None:
+            kept.append((transaction, objects))
+            continue
+        for obj in objects:
+            if obj in session:
+                session.expunge(obj)
+    session.info[_BULK] = kept
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_committed(session: Session) -> None:
+    if session.get_nested_transaction() is None:  # the outermost commit, not a savepoint
+        session.info.pop(_BULK, None)
 
 
 def _copy_fields(encounter: Encounter, data: CaptureData) -> None:

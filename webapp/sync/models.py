@@ -130,6 +130,12 @@ def _collect_touched_captures(session: Session, _context) -> None:
         touched.update(dict.fromkeys((user_id, uuid) for user_id, uuid in rows))
 
 
+def touch_captures(session: Session, user_id: int, uuids: list[str]) -> None:
+    """Log captures written around the unit of work (bulk inserts), as after_flush would."""
+    touched: dict[tuple[int, str], None] = session.info.setdefault(_TOUCHED, {})
+    touched.update(dict.fromkeys((user_id, uuid) for uuid in uuids))
+
+
 @event.listens_for(Session, "before_commit")
 def _write_change_log(session: Session) -> None:
     """Move every capture the transaction touched to the end of its owner's change log.

@@ -16,11 +16,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from webapp.capture.ingest import CaptureData, HookData, record_capture, update_capture
+from webapp.capture.ingest import (
+    CaptureData,
+    HookData,
+    prepare_capture,
+    record_capture,
+    record_captures,
+    update_capture,
+)
 from webapp.contacts.models import HOOK_TYPES, Encounter
 from webapp.events.models import Event
 from webapp.extensions import db
@@ -105,7 +112,92 @@ def apply_batch(user_id: int, device_id: str, changes: list[Any]) -> list[dict]:
             parsed.append({"id": change_id, "status": "rejected", "error": str(error)})
     valid = [change for change in parsed if isinstance(change, Change)]
     batch = _prefetch(user_id, device_id, valid)
-    return [c if isinstance(c, dict) else apply_change(batch, c) for c in parsed]
+    new = _new_captures(batch, valid)
+    results: list[dict] = []
+    run: list[Change] = []
+    for change in parsed:
+        if isinstance(change, Change) and change.id in new:
+            run.append(change)
+            continue
+        results += apply_new(batch, run)
+        run = []
+        results.append(change if isinstance(change, dict) else apply_change(batch, change))
+    return results + apply_new(batch, run)
+
+
+def _new_captures(batch: Batch, changes: list[Change]) -> set[str]:
+    """Return the ids of the changes that create a capture and need nothing else checked.
+
+    Such a change is an upsert whose change id and capture id appear once in the batch,
+    unknown to the server, not deleted, with a known event (or none) and a scanned text
+    the badge parser accepts. Everything else goes through apply_change.
+    """
+    seen_changes: dict[str, int] = {}
+    seen_captures: dict[str, int] = {}
+    for change in changes:
+        seen_changes[change.id] = seen_changes.get(change.id, 0) + 1
+        seen_captures[change.capture_id] = seen_captures.get(change.capture_id, 0) + 1
+    new: set[str] = set()
+    for change in changes:
+        if (
+            change.op != "upsert"
+            or change.data is None
+            or seen_changes[change.id] > 1
+            or seen_captures[change.capture_id] > 1
+            or change.id in batch.known
+            or change.capture_id in batch.encounters
+            or change.capture_id in batch.tombstoned
+            or (change.event_uuid is not None and change.event_uuid not in batch.events)
+        ):
+            continue
+        try:
+            prepare_capture(change.data)
+        except ValueError:
+            continue  # apply_change rejects it with the parser's words
+        new.add(change.id)
+    return new
+
+
+def apply_new(batch: Batch, changes: list[Change]) -> list[dict]:
+    """Apply new captures together, with their idempotency records, in one savepoint.
+
+    If the savepoint fails (a racing writer took a change id, capture id or handle first),
+    nothing of it stays and each change goes through apply_change on its own, which sorts
+    out what the race left.
+    """
+    if not changes:
+        return []
+    try:
+        with db.session.begin_nested():
+            # The records go first: a racing twin fails here, before touching captures.
+            db.session.execute(
+                insert(ChangeRecord),
+                [
+                    {
+                        "user_id": batch.user_id,
+                        "change_id": change.id,
+                        "payload_hash": change.payload_hash,
+                        "result": "applied",
+                        "capture_uuid": change.capture_id,
+                        "device_id": batch.device_id,
+                        "data": change.values,
+                    }
+                    for change in changes
+                ],
+            )
+            items = []
+            for change in changes:
+                assert change.data is not None
+                change.data.event_id = batch.events.get(change.event_uuid or "")
+                change.data.device_id = batch.device_id
+                items.append(change.data)
+            encounters = record_captures(batch.user_id, items, prepared=True)
+    except IntegrityError:
+        return [apply_change(batch, change) for change in changes]
+    for change, encounter in zip(changes, encounters, strict=True):
+        batch.encounters[change.capture_id] = encounter
+        batch.known[change.id] = ChangeRecord(payload_hash=change.payload_hash)
+    return [{"id": change.id, "status": "applied"} for change in changes]
 
 
 def _prefetch(user_id: int, device_id: str, changes: list[Change]) -> Batch:

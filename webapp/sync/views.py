@@ -14,6 +14,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from webapp.auth.tokens import user_for_token
+from webapp.database import checkpoint_after
 from webapp.extensions import csrf, db
 from webapp.sync import export as _export  # noqa: F401  (registers the export sections)
 from webapp.sync import feed, service
@@ -125,7 +126,7 @@ def _apply(device_id: str, changes: list, timeout_ms: int):
             if attempt:
                 return _error(503, "conflicting write, try again", **{"Retry-After": "1"})
             service.begin_write(timeout_ms)
-    return jsonify(results=results, cursor=cursor)
+    return checkpoint_after(jsonify(results=results, cursor=cursor))
 
 
 @bp.get("/changes")

@@ -1,0 +1,158 @@
+"""The lean path for a batch of new captures: one set of statements, the same outcome."""
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from tests.test_sync_api import DEVICE, T0, new_id, push, statuses, token_for, upsert
+from webapp.capture.ingest import CaptureData, HookData, record_capture, record_captures
+from webapp.contacts.models import Contact, ContactHandle, Encounter, Hook
+from webapp.extensions import db
+from webapp.outreach.models import Draft
+from webapp.sync import service
+from webapp.sync.models import ChangeRecord
+
+
+@pytest.fixture
+def alice_token(app: Flask, alice: int) -> str:
+    return token_for(app, alice)
+
+
+def _contact_of(app: Flask, user_id: int, capture_id: str) -> int:
+    with app.app_context():
+        return db.session.scalar(
+            select(Encounter.contact_id).where(
+                Encounter.user_id == user_id, Encounter.uuid == capture_id
+            )
+        )
+
+
+def test_a_batch_matches_people_within_itself_and_to_known_contacts(
+    app, client, alice, alice_token
+):
+    with app.app_context():
+        known = record_capture(alice, CaptureData(name="Ada", email="ada@example.com")).contact_id
+        db.session.commit()
+    hook = [{"type": "send_resource", "detail": "the write-up", "owed_by": "me"}]
+    ada = upsert(email="ADA@example.com", hooks=hook)
+    sam = upsert(name="Sam", email="sam@example.com", phone="+49 170 1234567", hooks=hook)
+    sam_again = upsert(name="Sam L.", phone="+49 (170) 123 4567", org="Acme")
+    lee = upsert(name="Lee")
+    response = push(client, alice_token, [ada, sam, sam_again, lee])
+    assert statuses(response) == ["applied"] * 4
+    assert _contact_of(app, alice, ada["id"]) == known
+    assert _contact_of(app, alice, sam["id"]) == _contact_of(app, alice, sam_again["id"])
+    assert len({known, _contact_of(app, alice, sam["id"]), _contact_of(app, alice, lee["id"])}) == 3
+    with app.app_context():
+        sam_contact = db.session.get(Contact, _contact_of(app, alice, sam["id"]))
+        assert (sam_contact.name, sam_contact.org) == ("Sam", "Acme")  # filled, not overwritten
+        assert sam_contact.phones == ["+49 170 1234567", "+49 (170) 123 4567"]
+        handles = db.session.execute(
+            select(ContactHandle.kind, ContactHandle.value, ContactHandle.contact_id).where(
+                ContactHandle.user_id == alice
+            )
+        ).all()
+        assert sorted(handles) == sorted(
+            [
+                ("email", "ada@example.com", known),
+                ("email", "sam@example.com", sam_contact.id),
+                ("phone", "+491701234567", sam_contact.id),
+            ]
+        )
+        drafts = db.session.execute(
+            select(Draft.contact_id, Draft.kind).where(Draft.user_id == alice)
+        ).all()
+        assert sorted(drafts) == sorted([(known, "email"), (sam_contact.id, "email")])
+    pulled = client.get("/api/v1/changes", headers={"Authorization": f"Bearer {alice_token}"})
+    listed = [c["capture_id"] for c in pulled.get_json()["changes"]]
+    assert listed[-4:] == [ada["id"], sam["id"], sam_again["id"], lee["id"]]
+
+
+def test_record_captures_refuses_the_whole_list_before_writing(app, alice):
+    with app.app_context():
+        with pytest.raises(ValueError):
+            record_captures(
+                alice,
+                [CaptureData(name="Fine"), CaptureData(name="X", raw="BEGIN:VCARD\x07")],
+            )
+        assert db.session.scalar(select(func.count()).select_from(Encounter)) == 0
+
+
+def test_a_failed_bulk_savepoint_falls_back_to_one_change_at_a_time(
+    app, client, alice, alice_token, monkeypatch
+):
+    real = service.record_captures
+    calls = []
+
+    def racing(*args, **kwargs):
+        encounters = real(*args, **kwargs)
+        calls.append(len(encounters))
+        if len(calls) == 1:  # as if a racing writer took a handle after our inserts
+            raise IntegrityError("INSERT", {}, Exception("simulated race"))
+        return encounters
+
+    monkeypatch.setattr(service, "record_captures", racing)
+    changes = [
+        upsert(
+            name=f"Person {i}",
+            email=f"p{i}@example.com",
+            hooks=[{"type": "meet", "detail": "", "owed_by": "me"}],
+        )
+        for i in range(3)
+    ]
+    bad = upsert(name="Zed", event_id=new_id())  # not one of alice's events
+    response = push(client, alice_token, [*changes[:2], bad, changes[2]])
+    assert response.status_code == 200
+    assert statuses(response) == ["applied", "applied", "rejected", "applied"]
+    assert calls[0] == 2  # the first run of new captures went in bulk, then fell back
+    with app.app_context():
+        count = lambda model: db.session.scalar(select(func.count()).select_from(model))  # noqa: E731
+        assert count(Encounter) == 3
+        assert count(Contact) == 3
+        assert count(Hook) == 3
+        assert count(ChangeRecord) == 3
+        assert count(Draft) == 3
+    replay = push(client, alice_token, [*changes[:2], bad, changes[2]])
+    assert statuses(replay) == ["duplicate", "duplicate", "rejected", "duplicate"]
+
+
+def test_one_capture_and_a_list_take_the_same_path(app, alice):
+    with app.app_context():
+        one = record_capture(
+            alice,
+            CaptureData(
+                name="Kim",
+                email="kim@example.com",
+                hooks=[HookData("meet", "coffee", "them")],
+                happened_at=None,
+            ),
+        )
+        assert one.contact.emails == ["kim@example.com"]
+        assert [(h.type, h.detail, h.owed_by) for h in one.hooks] == [("meet", "coffee", "them")]
+        assert one.device_id is None and one.uuid
+        db.session.commit()
+        assert db.session.scalar(select(func.count()).select_from(Draft)) == 1  # the nudge
+
+
+def test_device_and_time_are_kept_by_the_bulk_path(app, client, alice, alice_token):
+    change = upsert(email="t@example.com")
+    assert statuses(push(client, alice_token, [change])) == ["applied"]
+    with app.app_context():
+        encounter = db.session.scalar(select(Encounter).where(Encounter.uuid == change["id"]))
+        assert encounter.device_id == DEVICE
+        assert encounter.happened_at == T0
+        assert encounter.received_at > T0
+
+
+def test_rows_of_a_rolled_back_savepoint_leave_the_session(app, alice):
+    with app.app_context():
+        savepoint = db.session.begin_nested()
+        gone = record_captures(alice, [CaptureData(name="Ann", hooks=[HookData("meet")])])
+        contact, hooks = gone[0].contact, list(gone[0].hooks)
+        savepoint.rollback()
+        assert all(obj not in db.session for obj in (*gone, contact, *hooks))
+        again = record_captures(alice, [CaptureData(name="Bo", email="bo@example.com")])
+        db.session.commit()
+        assert again[0].name == "Bo" and again[0].contact.emails == ["bo@example.com"]
+        assert db.session.scalar(select(func.count()).select_from(Encounter)) == 1
