@@ -41,21 +41,6 @@ def handles_for(emails: list[str], phones: list[str], urls: list[str]) -> list[t
     return list(dict.fromkeys(found))
 
 
-def find_contact(user_id: int, handles: list[tuple[str, str]]) -> Contact | None:
-    """Return the user's contact that owns the first matching handle, if any."""
-    for kind, value in handles:
-        contact_id = db.session.scalar(
-            select(ContactHandle.contact_id).where(
-                ContactHandle.user_id == user_id,
-                ContactHandle.kind == kind,
-                ContactHandle.value == value,
-            )
-        )
-        if contact_id is not None:
-            return db.session.get(Contact, contact_id)
-    return None
-
-
 def owners_of(user_id: int, handles: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
     """Return {(kind, value): contact id} for those of handles the user's contacts own.
 
