@@ -178,16 +178,22 @@ def _wait_cached(page, paths: set[str], tries: int = 75) -> None:
     raise AssertionError(f"not cached: {paths - cached}")
 
 
-def test_offline_capture_survives_a_killed_browser_and_uploads_once(
-    playwright, pixel, live, tmp_path
-):
-    alice = live.user("alice@example.com", "Alice Adams")
-    profile = tmp_path / "phone-profile"
-    context = _launch_phone(playwright, pixel, profile)
-    page = context.pages[0] if context.pages else context.new_page()
-    _login(page, live, "alice@example.com")
+def _wait_controlled(page, timeout: float = 15_000) -> None:
+    """Wait until a service worker controls the page, reloading once if it came too late.
+
+    A worker that activates while the page is navigating (the redirect after logging in) can
+    claim the document that is going away; the next load is controlled, as for a person.
+    """
+    page.evaluate(
+        """(ms) => Promise.race([navigator.serviceWorker.ready,
+                                  new Promise((resolve) => setTimeout(resolve, ms))])
+                    .then(() => true)""",
+        timeout,
+    )
+    if page.evaluate("() => navigator.serviceWorker.controller === null"):
+        page.reload()
     try:
-        page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=15_000)
+        page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=timeout)
     except sync_api.TimeoutError:
         state = page.evaluate(
             """async () => {
@@ -197,6 +203,17 @@ def test_offline_capture_survives_a_killed_browser_and_uploads_once(
             }"""
         )
         raise AssertionError(f"no service worker controls the page: {state}") from None
+
+
+def test_offline_capture_survives_a_killed_browser_and_uploads_once(
+    playwright, pixel, live, tmp_path
+):
+    alice = live.user("alice@example.com", "Alice Adams")
+    profile = tmp_path / "phone-profile"
+    context = _launch_phone(playwright, pixel, profile)
+    page = context.pages[0] if context.pages else context.new_page()
+    _login(page, live, "alice@example.com")
+    _wait_controlled(page)
     _wait_cached(page, {"/capture", "/today", "/card", "/card.png"})
 
     cdp = context.new_cdp_session(page)
@@ -536,7 +553,7 @@ def test_a_new_version_waits_until_the_user_reloads(browser, pixel, live):
     context.route("**/*", _local_only)
     page = context.new_page()
     _login(page, live, "gus@example.com")
-    page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=15_000)
+    _wait_controlled(page)
     version = """() => new Promise((resolve) => {
         const channel = new MessageChannel();
         channel.port1.onmessage = (event) => resolve(event.data.version);
@@ -573,7 +590,7 @@ def test_a_network_that_never_answers_falls_back_to_the_cached_page(browser, pix
     context.route("**/*", _local_only)
     page = context.new_page()
     _login(page, live, "kim@example.com")
-    page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=15_000)
+    _wait_controlled(page)
     _wait_cached(page, {"/today"})
     stuck: list[Any] = []
     context.route("**/today", lambda route: stuck.append(route))  # connected, no answer
