@@ -165,6 +165,7 @@ async function askPersistence() {
 
 function guardLogout() {
   for (const form of document.querySelectorAll("form[data-logout]")) {
+    form.dataset.guarded = ""; // tells tests (and curious readers) the warning is wired up
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       if (form.dataset.confirmed) {

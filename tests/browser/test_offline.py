@@ -450,6 +450,8 @@ def test_logout_warns_and_never_uploads_into_another_account(browser, pixel, liv
     context.route("**/api/v1/sync", lambda route: route.abort())  # keep them waiting
     context.set_offline(False)
     page.get_by_role("link", name="Me", exact=True).click()
+    # The warning needs the page's module loaded; a tap before that would log out unwarned.
+    expect(page.locator("form[data-logout][data-guarded]")).to_have_count(1)
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("alert")).to_have_text(
         "3 captures are still waiting to upload. If you log out now they stay on this phone "
@@ -467,6 +469,7 @@ def test_logout_warns_and_never_uploads_into_another_account(browser, pixel, liv
     expect(page.get_by_role("region", name="Waiting to upload")).to_be_hidden()
     page.get_by_role("link", name="Me", exact=True).click()
     expect(page.locator("[data-storage-status]")).to_contain_text("Storage on this phone:")
+    expect(page.locator("form[data-logout][data-guarded]")).to_have_count(1)
     page.get_by_role("button", name="Log out").click()  # nothing waiting: no warning
     page.wait_for_url(f"{live.url}/login")
     assert live.encounters(gil) == [] and live.encounters(fay) == []
