@@ -126,6 +126,20 @@ def _scope(event_id: int | None) -> str:
     return f"event:{event_id}" if event_id else "event:none"
 
 
+def _new_draft(user, contact, event, kind: str, due) -> Draft:
+    """Return a new queued draft of kind for contact at event (None: no event), due at due."""
+    event_id = event.id if event else None
+    return Draft(
+        user_id=user.id,
+        contact_id=contact.id,
+        event_id=event_id,
+        scope=_scope(event_id),
+        kind=kind,
+        due_at=due,
+        status="queued",
+    )
+
+
 def _joined(values: Iterable[str]) -> str:
     seen: list[str] = []
     for value in values:
@@ -271,15 +285,7 @@ def _plan_email(
     event = encounters[0].event
     due = schedule.first_morning_after(first, user.timezone, user.morning_hour)
     if draft is None:
-        draft = Draft(
-            user_id=user.id,
-            contact_id=contact.id,
-            event_id=event.id if event else None,
-            scope=_scope(event.id if event else None),
-            kind="email",
-            due_at=due,
-            status="queued",
-        )
+        draft = _new_draft(user, contact, event, "email", due)
     ids = sorted(h.id for h in mine)
     if draft.edited:
         new = [h for h in mine if h.id not in set(draft.hook_ids or [])]
@@ -354,15 +360,7 @@ def _plan_nudge(
         subject = subject or text.subject
     if draft is None:
         due = schedule.nudge_due(first, user.timezone, user.morning_hour)
-        draft = Draft(
-            user_id=user.id,
-            contact_id=contact.id,
-            event_id=event.id if event else None,
-            scope=_scope(event.id if event else None),
-            kind="nudge",
-            due_at=due,
-            status="queued",
-        )
+        draft = _new_draft(user, contact, event, "nudge", due)
     values = {
         "to_name": contact.name,
         "to_email": _email_of(contact),
