@@ -11,7 +11,7 @@ from webapp.contacts.models import Contact, ContactHandle, Encounter, Hook
 from webapp.extensions import db
 from webapp.outreach.models import Draft
 from webapp.sync import service
-from webapp.sync.models import ChangeRecord
+from webapp.sync.models import ChangeRecord, SyncLog, touch_captures
 
 
 @pytest.fixture
@@ -156,3 +156,38 @@ def test_rows_of_a_rolled_back_savepoint_leave_the_session(app, alice):
         db.session.commit()
         assert again[0].name == "Bo" and again[0].contact.emails == ["bo@example.com"]
         assert db.session.scalar(select(func.count()).select_from(Encounter)) == 1
+
+
+def _log_rows(capture_uuid: str) -> list[int]:
+    return list(
+        db.session.scalars(
+            select(SyncLog.id).where(SyncLog.capture_uuid == capture_uuid).order_by(SyncLog.id)
+        )
+    )
+
+
+def test_a_new_capture_is_logged_once_and_moves_on_each_edit(app, client, alice, alice_token):
+    change = upsert(name="Lou", email="lou@example.com")
+    assert statuses(push(client, alice_token, [change])) == ["applied"]
+    with app.app_context():
+        first = _log_rows(change["id"])
+    assert len(first) == 1
+    edit = upsert(capture_id=change["id"], name="Lou Reed", email="lou@example.com")
+    assert statuses(push(client, alice_token, [edit])) == ["applied"]
+    with app.app_context():
+        after = _log_rows(change["id"])
+    assert len(after) == 1 and after[0] > first[0]
+
+
+def test_a_rolled_back_new_capture_is_not_taken_as_unlogged(app, alice):
+    """A savepoint that inserted a capture and rolled back must not skip its log cleanup."""
+    with app.app_context():
+        encounter = record_captures(alice, [CaptureData(name="Xi")])[0]
+        db.session.commit()
+        assert len(_log_rows(encounter.uuid)) == 1
+        savepoint = db.session.begin_nested()
+        touch_captures(db.session, alice, [encounter.uuid], new=True)
+        savepoint.rollback()
+        encounter.note = "edited on the laptop"
+        db.session.commit()
+        assert len(_log_rows(encounter.uuid)) == 1

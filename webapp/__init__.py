@@ -30,6 +30,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     mimetypes.add_type("application/wasm", ".wasm")
     mimetypes.add_type("text/javascript", ".js")
 
+    from webapp import database
+
+    database.configure(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     htmx.init_app(app)
@@ -37,7 +40,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     login_manager.init_app(app)
     limiter.init_app(app)
 
-    from webapp import database, models, web  # noqa: F401  (models registers the tables)
+    from webapp import models, web  # noqa: F401  (models registers the tables)
 
     database.init_app(app)
     web.init_app(app)

@@ -46,6 +46,22 @@ def checkpoint_after(response: Response) -> Response:
     return response
 
 
+def configure(app: Flask) -> None:
+    """Set engine options that depend on the database, before the engine is made.
+
+    PostgreSQL: no server-side prepared statements (psycopg's prepare_threshold=None), so
+    every statement is planned with its actual values. Once a statement had been prepared
+    (psycopg does it at the fifth run), PostgreSQL could switch to a generic plan; on tables
+    without statistics yet (a new deployment, autovacuum not yet run) that plan looked up
+    a batch's 20 ids by scanning every row of the user and filtering: each sync batch got
+    slower as the user grew (docs/performance.md).
+    """
+    uri = str(app.config.get("SQLALCHEMY_DATABASE_URI", ""))
+    if uri.startswith("postgresql"):
+        options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+        options.setdefault("connect_args", {}).setdefault("prepare_threshold", None)
+
+
 def init_app(app: Flask) -> None:
     """Attach engine listeners once the engine exists."""
     with app.app_context():

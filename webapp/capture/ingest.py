@@ -15,6 +15,7 @@ from webapp.capture.raw import fill_from_raw
 from webapp.contacts.matching import claim_handles, handles_for, owners_of
 from webapp.contacts.models import HOOK_TYPES, RATINGS, Contact, ContactHandle, Encounter, Hook
 from webapp.db_types import new_uuid, utcnow
+from webapp.events.models import Event
 from webapp.extensions import db
 from webapp.outreach.planner import plan_encounter, plan_many
 from webapp.sync.models import touch_captures
@@ -188,6 +189,12 @@ def record_captures(
     by_encounter: dict[int, list[Hook]] = {e.id: [] for e in encounters}
     for hook in hooks:
         by_encounter[hook.encounter_id].append(hook)
+    event_ids = {e.event_id for e in encounters if e.event_id is not None}
+    events = (
+        {e.id: e for e in db.session.scalars(select(Event).where(Event.id.in_(event_ids)))}
+        if event_ids
+        else {}
+    )
     for encounter, contact in zip(encounters, contacts, strict=True):
         # Inserted by statement, not by the unit of work: give the session what it would
         # otherwise load with a query per encounter.
@@ -195,14 +202,20 @@ def record_captures(
         for hook in by_encounter[encounter.id]:
             set_committed_value(hook, "encounter", encounter)
         set_committed_value(encounter, "contact", contact)
-        if encounter.event_id is None:
-            set_committed_value(encounter, "event", None)
+        set_committed_value(encounter, "event", events.get(encounter.event_id))
     for contact in (*existing.values(), *made):
         if "encounters" in contact.__dict__:
             db.session.expire(contact, ["encounters"])
-    touch_captures(db.session, user_id, [e.uuid for e in encounters])
+    touch_captures(db.session, user_id, [e.uuid for e in encounters], new=True)
     # Queue or update the follow-up drafts once per person and event (outreach/planner.py).
-    plan_many(user_id, [(e.contact_id, e.event_id) for e in encounters])
+    # People first met in this list have no other captures and no drafts: planned from
+    # what is in hand, without reloading them.
+    made_ids = {contact.id for contact in made}
+    complete: dict[tuple[int, int | None], list[Encounter]] = {}
+    for encounter in encounters:
+        if encounter.contact_id in made_ids:
+            complete.setdefault((encounter.contact_id, encounter.event_id), []).append(encounter)
+    plan_many(user_id, [(e.contact_id, e.event_id) for e in encounters], complete=complete)
     return encounters
 
 

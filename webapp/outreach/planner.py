@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from flask import current_app, has_app_context
-from sqlalchemy import select
+from sqlalchemy import insert, inspect, select
 from sqlalchemy.orm import selectinload
 
 from webapp.auth.models import User
@@ -122,6 +122,9 @@ def user_templates(user_id: int) -> dict[str, str]:
     return {key: text for key, text in rows}
 
 
+_DRAFT_COLUMNS = inspect(Draft).column_attrs
+
+
 def _scope(event_id: int | None) -> str:
     return f"event:{event_id}" if event_id else "event:none"
 
@@ -157,8 +160,11 @@ def plan_encounter(encounter: Encounter) -> None:
 class _Context:
     """What planning needs of a user, loaded once per call however many people it covers."""
 
-    def __init__(self, user_id: int) -> None:
+    def __init__(self, user_id: int, bulk: bool = False) -> None:
         self.user_id = user_id
+        #: bulk: new drafts wait in `pending` and are inserted with one statement (flush()).
+        self.bulk = bulk
+        self.pending: list[Draft] = []
         self._user: User | None = None
         self._templates: dict[str, str] | None = None
         self._resources: list[Resource] | None = None
@@ -182,6 +188,30 @@ class _Context:
             self._resources = list(db.session.scalars(query))
         return self._resources
 
+    def insert(self, draft: Draft) -> None:
+        """Add a new draft; the unique constraint is the last word on duplicates.
+
+        No savepoint (it would cost a flush per capture): if two requests plan the same new
+        draft at the same instant, the loser's statement fails with IntegrityError; the sync
+        endpoint retries its batch once, and the retry finds and updates the winner's row.
+        """
+        if self.bulk:
+            self.pending.append(draft)
+        else:
+            db.session.add(draft)
+
+    def flush(self) -> None:
+        """Insert the pending new drafts with one statement (they do not join the session)."""
+        if not self.pending:
+            return
+        columns = [attr.key for attr in _DRAFT_COLUMNS]
+        rows = [
+            {key: draft.__dict__[key] for key in columns if key in draft.__dict__}
+            for draft in self.pending
+        ]
+        self.pending = []
+        db.session.execute(insert(Draft), rows)
+
 
 def plan_contact_event(user_id: int, contact_id: int, event_id: int | None) -> None:
     """Bring the email, nudge and introduction drafts for a person at an event up to date."""
@@ -203,10 +233,24 @@ def plan_contact_event(user_id: int, contact_id: int, event_id: int | None) -> N
     _plan_loaded(_Context(user_id), encounters, existing)
 
 
-def plan_many(user_id: int, keys: Iterable[tuple[int, int | None]], chunk: int = 500) -> None:
-    """Plan many (contact, event) pairs at once, e.g. after an import: a few queries per chunk."""
-    ctx = _Context(user_id)
-    wanted = sorted(set(keys), key=lambda key: (key[0], key[1] or 0))
+def plan_many(
+    user_id: int,
+    keys: Iterable[tuple[int, int | None]],
+    chunk: int = 500,
+    *,
+    complete: dict[tuple[int, int | None], list[Encounter]] | None = None,
+) -> None:
+    """Plan many (contact, event) pairs at once, e.g. after an import: a few queries per chunk.
+
+    complete: pairs whose every capture the caller holds (with hooks, contact and event
+    loaded) and that have no drafts yet, e.g. people created by the same batch; they are
+    planned without reloading anything. New drafts are inserted with one statement.
+    """
+    ctx = _Context(user_id, bulk=True)
+    complete = complete or {}
+    for encounters in complete.values():
+        _plan_loaded(ctx, sorted(encounters, key=lambda e: (e.happened_at, e.id)), [])
+    wanted = sorted(set(keys) - complete.keys(), key=lambda key: (key[0], key[1] or 0))
     for start in range(0, len(wanted), chunk):
         part = wanted[start : start + chunk]
         contact_ids = sorted({contact_id for contact_id, _ in part})
@@ -233,6 +277,7 @@ def plan_many(user_id: int, keys: Iterable[tuple[int, int | None]], chunk: int =
                 encounters.get((contact_id, event_id), []),
                 drafts.get((contact_id, _scope(event_id)), []),
             )
+    ctx.flush()
 
 
 def _plan_loaded(ctx: _Context, encounters: Sequence[Encounter], drafts: Sequence[Draft]) -> None:
@@ -248,19 +293,14 @@ def _plan_loaded(ctx: _Context, encounters: Sequence[Encounter], drafts: Sequenc
     user = ctx.user
     first = encounters[0].happened_at
     _plan_email(ctx, encounters, mine, existing.get("email"), first)
-    _plan_nudge(user, encounters, theirs, existing.get("nudge"), first)
+    _plan_nudge(ctx, encounters, theirs, existing.get("nudge"), first)
     for hook in mine:
         if hook.type == "introduce":
             _plan_introduction(user, encounters, hook, first)
 
 
 def _insert(draft: Draft) -> Draft:
-    """Add a new draft to the session; the unique constraint is the last word on duplicates.
-
-    No savepoint (it would cost a flush per capture): if two requests plan the same new draft
-    at the same instant, the loser's commit fails with IntegrityError; the sync endpoint
-    retries its batch once, and the retry finds and updates the winner's row.
-    """
+    """Add a new draft to the session (the introduction steps, which return it)."""
     db.session.add(draft)
     return draft
 
@@ -329,11 +369,11 @@ def _plan_email(
         if getattr(draft, name) != value:
             setattr(draft, name, value)
     if draft.id is None:
-        _insert(draft)
+        ctx.insert(draft)
 
 
 def _plan_nudge(
-    user: User,
+    ctx: _Context,
     encounters: Sequence[Encounter],
     theirs: list[Hook],
     draft: Draft | None,
@@ -346,6 +386,7 @@ def _plan_nudge(
         return
     if draft is not None and (draft.status not in OPEN_STATUSES or draft.edited):
         return
+    user = ctx.user
     contact = encounters[0].contact
     event = encounters[0].event
     person = _person(contact)
@@ -374,7 +415,7 @@ def _plan_nudge(
         if getattr(draft, name) != value:
             setattr(draft, name, value)
     if draft.id is None:
-        _insert(draft)
+        ctx.insert(draft)
 
 
 def _describe(contact: Contact) -> str:

@@ -14,7 +14,7 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column, scoped_session
 
 from webapp.db_types import UTCDateTime, utcnow
 from webapp.extensions import db
@@ -104,6 +104,7 @@ def lock_user_log(connection, user_id: int) -> None:
 
 
 _TOUCHED = "hookline_touched_captures"
+_FRESH = "hookline_fresh_captures"
 
 
 @event.listens_for(Session, "after_flush")
@@ -130,10 +131,39 @@ def _collect_touched_captures(session: Session, _context) -> None:
         touched.update(dict.fromkeys((user_id, uuid) for user_id, uuid in rows))
 
 
-def touch_captures(session: Session, user_id: int, uuids: list[str]) -> None:
-    """Log captures written around the unit of work (bulk inserts), as after_flush would."""
+def touch_captures(session: Session, user_id: int, uuids: list[str], *, new: bool = False) -> None:
+    """Log captures written around the unit of work (bulk inserts), as after_flush would.
+
+    new: the captures were just inserted, so the log has no earlier row of theirs to move
+    (the commit skips the DELETE for them). Forgotten again if their savepoint rolls back.
+    """
     touched: dict[tuple[int, str], None] = session.info.setdefault(_TOUCHED, {})
     touched.update(dict.fromkeys((user_id, uuid) for uuid in uuids))
+    if new:
+        if isinstance(session, scoped_session):
+            session = session()
+        transaction = session.get_nested_transaction() or session.get_transaction()
+        fresh = {(user_id, uuid) for uuid in uuids}
+        session.info.setdefault(_FRESH, []).append((transaction, fresh))
+
+
+def _fresh(session: Session) -> set[tuple[int, str]]:
+    return {key for _transaction, keys in session.info.pop(_FRESH, []) for key in keys}
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_rolled_back_fresh(session: Session, previous_transaction) -> None:
+    tracked = session.info.get(_FRESH)
+    if not tracked:
+        return
+    kept = []
+    for transaction, keys in tracked:
+        ancestor = transaction
+        while ancestor is not None and ancestor is not previous_transaction:
+            ancestor = ancestor.parent
+        if ancestor is None:
+            kept.append((transaction, keys))
+    session.info[_FRESH] = kept
 
 
 @event.listens_for(Session, "before_commit")
@@ -147,6 +177,7 @@ def _write_change_log(session: Session) -> None:
         return  # a SAVEPOINT being released: the log is written with the real commit
     session.flush()  # the commit would flush after this hook; collect those writes too
     touched: dict[tuple[int, str], None] = session.info.pop(_TOUCHED, {})
+    fresh = _fresh(session)
     if not touched:
         return
     connection = session.connection()
@@ -154,9 +185,11 @@ def _write_change_log(session: Session) -> None:
     for user_id in sorted({user_id for user_id, _ in touched}):
         lock_user_log(connection, user_id)
         uuids = [uuid for owner, uuid in touched if owner == user_id]
-        connection.execute(
-            delete(SyncLog).where(SyncLog.user_id == user_id, SyncLog.capture_uuid.in_(uuids))
-        )
+        logged = [uuid for uuid in uuids if (user_id, uuid) not in fresh]
+        if logged:
+            connection.execute(
+                delete(SyncLog).where(SyncLog.user_id == user_id, SyncLog.capture_uuid.in_(logged))
+            )
         connection.execute(
             insert(SyncLog),
             [{"user_id": user_id, "capture_uuid": uuid, "changed_at": now} for uuid in uuids],
@@ -167,3 +200,4 @@ def _write_change_log(session: Session) -> None:
 def _forget_touched_captures(session: Session) -> None:
     if not session.in_transaction():
         session.info.pop(_TOUCHED, None)
+        session.info.pop(_FRESH, None)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Integer, insert, literal, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -201,44 +201,57 @@ def apply_new(batch: Batch, changes: list[Change]) -> list[dict]:
 
 
 def _prefetch(user_id: int, device_id: str, changes: list[Change]) -> Batch:
-    """Load the idempotency records, tombstones, captures and events the batch names."""
+    """Load the idempotency records, tombstones, captures and events the batch names.
+
+    One query says which of them exist; the records and captures are loaded only if some
+    do. A batch of new captures, the usual case, costs one round trip here.
+    """
     batch = Batch(user_id, device_id)
     if not changes:
         return batch
     change_ids = {c.id for c in changes}
     capture_ids = {c.capture_id for c in changes}
     event_uuids = {c.event_uuid for c in changes if c.event_uuid}
-    batch.known = {
-        r.change_id: r
-        for r in db.session.scalars(
-            select(ChangeRecord).where(
-                ChangeRecord.user_id == user_id, ChangeRecord.change_id.in_(change_ids)
-            )
-        )
-    }
-    batch.tombstoned = set(
-        db.session.scalars(
-            select(Tombstone.capture_uuid).where(
-                Tombstone.user_id == user_id, Tombstone.capture_uuid.in_(capture_ids)
-            )
-        )
-    )
-    batch.encounters = {
-        e.uuid: e
-        for e in db.session.scalars(
-            select(Encounter)
-            .where(Encounter.user_id == user_id, Encounter.uuid.in_(capture_ids))
-            .options(selectinload(Encounter.hooks), selectinload(Encounter.contact))
-        )
-    }
+    parts = [
+        select(literal("record"), ChangeRecord.change_id, literal(None, Integer)).where(
+            ChangeRecord.user_id == user_id, ChangeRecord.change_id.in_(change_ids)
+        ),
+        select(literal("tombstone"), Tombstone.capture_uuid, literal(None, Integer)).where(
+            Tombstone.user_id == user_id, Tombstone.capture_uuid.in_(capture_ids)
+        ),
+        select(literal("capture"), Encounter.uuid, literal(None, Integer)).where(
+            Encounter.user_id == user_id, Encounter.uuid.in_(capture_ids)
+        ),
+    ]
     if event_uuids:
-        batch.events = dict(
-            db.session.execute(
-                select(Event.uuid, Event.id).where(
-                    Event.user_id == user_id, Event.uuid.in_(event_uuids)
-                )
-            ).all()
+        parts.append(
+            select(literal("event"), Event.uuid, Event.id).where(
+                Event.user_id == user_id, Event.uuid.in_(event_uuids)
+            )
         )
+    found: dict[str, dict[str, int | None]] = {}
+    for kind, key, ident in db.session.execute(union_all(*parts)):
+        found.setdefault(kind, {})[key] = ident
+    if "record" in found:
+        batch.known = {
+            r.change_id: r
+            for r in db.session.scalars(
+                select(ChangeRecord).where(
+                    ChangeRecord.user_id == user_id, ChangeRecord.change_id.in_(found["record"])
+                )
+            )
+        }
+    batch.tombstoned = set(found.get("tombstone", ()))
+    if "capture" in found:
+        batch.encounters = {
+            e.uuid: e
+            for e in db.session.scalars(
+                select(Encounter)
+                .where(Encounter.user_id == user_id, Encounter.uuid.in_(found["capture"]))
+                .options(selectinload(Encounter.hooks), selectinload(Encounter.contact))
+            )
+        }
+    batch.events = {uuid: ident for uuid, ident in found.get("event", {}).items() if ident}
     return batch
 
 
