@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
+from webapp.auth.models import User
 from webapp.db_types import UTCDateTime, utcnow
 from webapp.extensions import db
 
@@ -47,12 +48,22 @@ def issue_token(user_id: int, name: str = "") -> tuple[ApiToken, str]:
 
 def user_for_token(token: str) -> int | None:
     """Return the id of the user a live token belongs to, or None."""
+    user = token_user(token)
+    return user.id if user is not None else None
+
+
+def token_user(token: str) -> User | None:
+    """Return the user a live token belongs to, or None, with one query.
+
+    The user is loaded with the token, so later work in the same request (planning drafts
+    needs the user's time zone and morning hour) finds it in the session.
+    """
     if not token.startswith(PREFIX) or len(token) > 100:
         return None
     return db.session.scalar(
-        select(ApiToken.user_id).where(
-            ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None)
-        )
+        select(User)
+        .join(ApiToken, ApiToken.user_id == User.id)
+        .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))
     )
 
 

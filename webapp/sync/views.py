@@ -13,7 +13,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from webapp.auth.tokens import user_for_token
+from webapp.auth.tokens import token_user
 from webapp.database import checkpoint_after
 from webapp.extensions import csrf, db
 from webapp.sync import export as _export  # noqa: F401  (registers the export sections)
@@ -45,10 +45,11 @@ def _authenticate():
     header = request.headers.get("Authorization")
     if header is not None:
         scheme, _, token = header.partition(" ")
-        user_id = user_for_token(token.strip()) if scheme.lower() == "bearer" else None
-        if user_id is None:
+        user = token_user(token.strip()) if scheme.lower() == "bearer" else None
+        if user is None:
             return _error(401, "invalid or revoked token", **{"WWW-Authenticate": "Bearer"})
-        g.api_user_id = user_id
+        g.api_user = user  # held for the request, so the session keeps it loaded
+        g.api_user_id = user.id
         return None
     if not current_user.is_authenticated:
         return _error(401, "authentication required", **{"WWW-Authenticate": "Bearer"})
