@@ -81,7 +81,7 @@ class Encounter(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    uuid: Mapped[str] = mapped_column(String(36), default=new_uuid)
+    uuid: Mapped[str] = mapped_column(String(36), default=new_uuid, insert_sentinel=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     contact_id: Mapped[int] = mapped_column(
         ForeignKey("contacts.id", ondelete="CASCADE"), index=True
