@@ -6,8 +6,14 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from webapp.capture.ingest import CaptureData, HookData, record_capture, update_capture
-from webapp.contacts.models import Contact, Encounter
+from webapp.capture.ingest import (
+    CaptureData,
+    HookData,
+    forget_capture,
+    record_capture,
+    update_capture,
+)
+from webapp.contacts.models import Contact, ContactHandle, Encounter
 from webapp.events.models import Event
 from webapp.extensions import db
 from webapp.outreach import planner
@@ -295,3 +301,54 @@ def test_drafts_belong_to_their_owner_only(app: Flask, ctx: int, bob: int) -> No
     _capture(bob, _event(bob), HookData("stay_in_touch"))
     assert db.session.scalar(select(func.count(Draft.id)).where(Draft.user_id == ctx)) == 1
     assert db.session.scalar(select(func.count(Draft.id)).where(Draft.user_id == bob)) == 1
+
+
+def _contacts(user_id: int) -> int:
+    return db.session.scalar(
+        select(func.count()).select_from(Contact).where(Contact.user_id == user_id)
+    )
+
+
+def test_deleting_the_only_capture_drops_its_untouched_drafts_and_bare_contact(ctx: int) -> None:
+    encounter = _capture(
+        ctx, _event(ctx), HookData("stay_in_touch"), HookData("meet", "coffee", "them")
+    )
+    assert {d.kind for d in _drafts(ctx)} == {"email", "nudge"}
+    forget_capture(encounter)
+    db.session.commit()
+    assert _drafts(ctx) == []
+    assert _contacts(ctx) == 0
+    assert db.session.scalar(select(func.count()).select_from(ContactHandle)) == 0
+
+
+def test_deleting_one_of_two_captures_replans_from_the_other(ctx: int) -> None:
+    event_id = _event(ctx)
+    first = _capture(ctx, event_id, HookData("stay_in_touch"))
+    _capture(ctx, event_id, HookData("share_lead", "Acme is hiring"))
+    forget_capture(first)
+    db.session.commit()
+    [draft] = _drafts(ctx)
+    assert "Acme is hiring" in draft.body
+    assert _contacts(ctx) == 1
+
+
+def test_a_draft_the_user_edited_keeps_the_person_after_the_capture_goes(ctx: int) -> None:
+    encounter = _capture(ctx, _event(ctx), HookData("stay_in_touch"))
+    [draft] = _drafts(ctx)
+    draft.body, draft.edited = "My own words.", True
+    db.session.commit()
+    forget_capture(encounter)
+    db.session.commit()
+    assert [d.body for d in _drafts(ctx)] == ["My own words."]
+    assert _contacts(ctx) == 1
+
+
+def test_a_sent_follow_up_keeps_the_person_after_the_capture_goes(ctx: int) -> None:
+    encounter = _capture(ctx, _event(ctx), HookData("stay_in_touch"))
+    [draft] = _drafts(ctx)
+    draft.status = "sent"
+    db.session.commit()
+    forget_capture(encounter)
+    db.session.commit()
+    assert [d.status for d in _drafts(ctx)] == ["sent"]
+    assert _contacts(ctx) == 1

@@ -359,8 +359,8 @@ def test_a_deleted_capture_never_comes_back(app, client, alice, alice_token):
     assert _encounter(app, alice, other["id"]) is not None
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Tombstone)) == 1
-        # The contact stays (it may carry other encounters, drafts, notes).
-        assert db.session.scalar(select(func.count()).select_from(Contact)) == 2
+        # The person met only in the deleted capture, with nothing else kept, is gone too.
+        assert db.session.scalar(select(func.count()).select_from(Contact)) == 1
 
 
 def test_deleting_one_capture_keeps_the_persons_other_encounters(app, client, alice, alice_token):

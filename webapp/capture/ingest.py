@@ -7,7 +7,7 @@ imports all call record_capture, so a person is matched in exactly one place.
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import event, insert, select
+from sqlalchemy import delete, event, insert, select, union_all
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -17,7 +17,7 @@ from webapp.contacts.models import HOOK_TYPES, RATINGS, Contact, ContactHandle, 
 from webapp.db_types import new_uuid, utcnow
 from webapp.events.models import Event
 from webapp.extensions import db
-from webapp.outreach.planner import plan_encounter, plan_many
+from webapp.outreach.planner import plan_contact_event, plan_encounter, plan_many
 from webapp.sync.models import touch_captures
 
 TEXT_FIELDS = ("name", "org", "title", "email", "phone", "url", "note", "offer", "ask")
@@ -308,3 +308,34 @@ def _sync_hooks(encounter: Encounter, wanted: list[HookData]) -> None:
         hook.owed_by = item.owed_by
         kept.append(hook)
     encounter.hooks = kept
+
+
+def forget_capture(encounter: Encounter) -> None:
+    """Delete a capture, then what only it was keeping: untouched drafts, a bare contact.
+
+    The person's drafts for that event are planned again without it (an untouched draft
+    about nothing goes; one the user edited, sent or skipped stays). If the contact then has
+    no capture, no draft, no logged interaction and no introduction, it is deleted too
+    (its handles with it), so a mistaken scan leaves no stray person behind.
+    """
+    from webapp.outreach.models import Draft, Interaction, Introduction
+
+    user_id, contact_id, event_id = encounter.user_id, encounter.contact_id, encounter.event_id
+    db.session.delete(encounter)
+    db.session.flush()
+    plan_contact_event(user_id, contact_id, event_id)
+    db.session.flush()
+    kept = [
+        select(Encounter.id).where(Encounter.contact_id == contact_id),
+        select(Draft.id).where(Draft.contact_id == contact_id),
+        select(Interaction.id).where(Interaction.contact_id == contact_id),
+        select(Introduction.id).where(
+            (Introduction.a_id == contact_id) | (Introduction.b_id == contact_id)
+        ),
+    ]
+    if db.session.scalar(select(union_all(*kept).exists())):
+        return
+    contact = db.session.get(Contact, contact_id)
+    if contact is not None:
+        db.session.execute(delete(ContactHandle).where(ContactHandle.contact_id == contact_id))
+        db.session.delete(contact)

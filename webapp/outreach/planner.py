@@ -289,7 +289,12 @@ def _plan_loaded(ctx: _Context, encounters: Sequence[Encounter], drafts: Sequenc
     if not mine and not theirs and not existing:
         return
     if not encounters:
-        return  # the captures are gone; their drafts are deleted with them (cascade)
+        # Every capture of this person at this event was deleted: an untouched draft about
+        # them goes too; a draft the user edited, or one already sent or skipped, stays.
+        for draft in existing.values():
+            if draft.status in OPEN_STATUSES and not draft.edited:
+                db.session.delete(draft)
+        return
     user = ctx.user
     first = encounters[0].happened_at
     _plan_email(ctx, encounters, mine, existing.get("email"), first)

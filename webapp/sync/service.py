@@ -23,6 +23,7 @@ from sqlalchemy.orm import selectinload
 from webapp.capture.ingest import (
     CaptureData,
     HookData,
+    forget_capture,
     prepare_capture,
     record_capture,
     record_captures,
@@ -425,10 +426,15 @@ def _capture_from(values: dict, event_id: int | None) -> CaptureData:
 
 
 def _delete(batch: Batch, change: Change) -> None:
-    """Delete the capture (its contact stays) and leave a tombstone."""
+    """Delete the capture and leave a tombstone; tidy up its drafts and contact.
+
+    The person's untouched follow-up drafts for that event go with it (forget_capture), and
+    a contact left with no capture and no history (nothing sent, nothing edited, no
+    introduction) is deleted too, so a mistaken scan leaves no trace.
+    """
     encounter = batch.encounters.pop(change.capture_id, None)
     if encounter is not None:
-        db.session.delete(encounter)
+        forget_capture(encounter)
     if change.capture_id not in batch.tombstoned:
         db.session.add(
             Tombstone(user_id=batch.user_id, capture_uuid=change.capture_id, deleted_at=change.at)
