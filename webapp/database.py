@@ -66,6 +66,11 @@ def init_app(app: Flask) -> None:
     """Attach engine listeners once the engine exists."""
     with app.app_context():
         engine: Engine = db.engine
+        if engine.dialect.name == "postgresql":
+            # An INSERT of many rows without RETURNING (idempotency records, handles, the
+            # change log, drafts) goes as one multi-row statement instead of psycopg's
+            # row-by-row executemany: ~80 fewer statements per 20-capture sync batch.
+            engine.dialect.use_insertmanyvalues_wo_returning = True
         if engine.dialect.name == "sqlite" and not getattr(engine, "_hookline_pragmas", False):
             event.listen(engine, "connect", _sqlite_pragmas)
             engine._hookline_pragmas = True  # type: ignore[attr-defined]
