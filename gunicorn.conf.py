@@ -4,6 +4,13 @@ Command-line flags (-w, --threads, -b) still apply; this file only adds what fla
 """
 
 import gc
+import os
+
+# Each worker touches a heartbeat file every second; on a disk-backed /tmp that metadata
+# write can stall for as long as the disk does (fdatasync here: p50 0.5 ms, max ~200 ms),
+# holding up the worker. Keep it in memory where there is a tmpfs (gunicorn's advice).
+if os.path.isdir("/dev/shm"):
+    worker_tmp_dir = "/dev/shm"
 
 
 def post_worker_init(_worker) -> None:
