@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from tests.browser import test_offline as offline
 from tests.browser.conftest import screenshot
-from tests.browser.test_offline import (  # noqa: F401  (live and pixel are fixtures)
+from tests.browser.test_offline import (
     CHROMIUM,
     Live,
     _capture,
@@ -23,10 +25,12 @@ from tests.browser.test_offline import (  # noqa: F401  (live and pixel are fixt
     _status,
     _wait_controlled,
     expect,
-    live,
-    pixel,
 )
 from webapp.sync.models import ChangeRecord, Tombstone
+
+# The offline tests' fixtures: a live server for this module and the Pixel 7 profile.
+live = offline.live
+pixel = offline.pixel
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium"
@@ -247,7 +251,8 @@ def test_offline_edits_and_deletes_upload_once_and_merge(browser, pixel, live):
             const body = {device_id: crypto.randomUUID(), changes: [{...change,
                 id: crypto.randomUUID(), data: {...change.data, capture_id: captureId}}]};
             const response = await fetch("/api/v1/sync", {method: "POST",
-                body: JSON.stringify(body), headers: {"Content-Type": "application/json", ...headers}});
+                body: JSON.stringify(body),
+                headers: {"Content-Type": "application/json", ...headers}});
             return [response.status, await response.json()];
         }""",
         [stale, uploaded["Dov Gone"].uuid],
@@ -255,4 +260,218 @@ def test_offline_edits_and_deletes_upload_once_and_merge(browser, pixel, live):
     assert status == 200 and answer["results"][0]["status"] == "rejected"
     assert answer["results"][0]["error"] == "capture was deleted"
     assert "Dov Gone" not in {e.name for e in live.encounters(nia)}
+    context.close()
+
+
+def test_a_capture_whose_upload_answer_was_lost_is_deleted_on_the_server_too(browser, pixel, live):
+    """The phone cannot know the server has it: the deletion is sent, never just dropped."""
+    lia = live.user("lia@example.com", "Lia Lang")
+    context = browser.new_context(**pixel, service_workers="block")
+    context.route("**/*", _local_only)
+    page = context.new_page()
+    _login(page, live, "lia@example.com")
+    answers = {"lost": 0}
+
+    def lose_answers(route) -> None:
+        """The first upload reaches the server, its answer does not; then no network."""
+        if answers["lost"] == 0:
+            route.fetch()
+        answers["lost"] += 1
+        route.abort()
+
+    context.route("**/api/v1/sync", lose_answers)
+    _capture(page, "Lee Lost", "lee@example.com")
+    expect(_status(page)).to_contain_text("Offline · 1 waiting")
+    [on_server] = live.encounters(lia)
+
+    page.get_by_role("link", name="Today", exact=True).click()
+    lee = (
+        page.get_by_role("region", name="People captured")
+        .get_by_role("listitem")
+        .filter(has_text="Lee Lost", visible=True)
+    )
+    expect(lee).to_contain_text("waiting to upload")  # its first save is not confirmed
+    _delete_in_editor(page, "Lee Lost")
+    notice = page.get_by_role("status").filter(has_text="Deleted Lee Lost")
+    expect(notice).to_have_text("Deleted Lee Lost — waiting to upload")
+    expect(lee).to_contain_text("deleted — waiting to upload")
+
+    context.unroute("**/api/v1/sync")
+    page.evaluate("() => window.hooklineOutbox.flush({reason: 'online'})")
+    expect(_status(page)).to_have_text("All captures uploaded", timeout=15_000)
+    expect(notice).to_have_text("Deleted Lee Lost — uploaded")
+    assert live.encounters(lia) == []
+    assert _tombstones(live, lia) == {on_server.uuid}
+    context.close()
+
+
+def _put_in_outbox(page, entry: dict) -> None:
+    """Write an outbox entry as an older version of the app might have."""
+    page.evaluate(
+        """async (entry) => {
+          const { deviceId } = await import("/static/js/outbox.js");
+          const device = await deviceId();
+          return new Promise((resolve, reject) => {
+            const request = indexedDB.open("hookline-outbox-u" + document.body.dataset.userId, 1);
+            request.onsuccess = () => {
+                const tx = request.result.transaction(["outbox"], "readwrite");
+                tx.objectStore("outbox").put({device_id: device,
+                    created_ms: Date.now(), attempts: 0, last_error: "", ...entry});
+                tx.oncomplete = () => { request.result.close(); resolve(); };
+                tx.onerror = () => reject(tx.error);
+            };
+            request.onerror = () => reject(request.error);
+          });
+        }""",
+        entry,
+    )
+
+
+def test_needs_attention_retry_sends_again_and_edit_fixes(browser, pixel, live):
+    """Retry re-sends a rejected change under a new id; Edit fixes what Retry cannot."""
+    max_ = live.user("max@example.com", "Max Mohr")
+    context = browser.new_context(**pixel)
+    context.route("**/*", _local_only)
+    page = context.new_page()
+    posts = _sync_posts(page)
+    _login(page, live, "max@example.com")
+    _wait_controlled(page)
+    expect(_status(page)).to_have_text("All captures uploaded")
+    attention = page.get_by_role("region", name="Captures that need attention")
+
+    # 1. A change id the server already holds with other content (an old app's bug): the
+    #    server rejects it; Retry sends the same capture as a new change, which applies.
+    reused = page.evaluate(
+        """async () => {
+            const headers = JSON.parse(document.body.getAttribute("hx-headers"));
+            const id = crypto.randomUUID();
+            const change = {id, seq: 1, kind: "capture", op: "upsert",
+                            at: "2026-11-21T10:00:00+01:00",
+                            data: {name: "Ann Before", email: "ann@example.com"}};
+            const body = {device_id: crypto.randomUUID(), changes: [change]};
+            await fetch("/api/v1/sync", {method: "POST", body: JSON.stringify(body),
+                headers: {"Content-Type": "application/json", ...headers}});
+            return id;
+        }"""
+    )
+    capture_id = page.evaluate("() => crypto.randomUUID()")
+    _put_in_outbox(
+        page,
+        {
+            "id": reused,
+            "seq": 1,
+            "kind": "capture",
+            "op": "upsert",
+            "at": "2026-11-21T10:05:00+01:00",
+            "creates": True,
+            "data": {"capture_id": capture_id, "name": "Ray Retry", "email": "ray@example.com"},
+        },
+    )
+    page.evaluate("() => window.hooklineOutbox.flush({reason: 'save'})")
+    expect(attention).to_contain_text("Needs attention (1)")
+    expect(attention).to_contain_text("change id reused with different content")
+    with page.expect_response("**/api/v1/sync") as answer:
+        attention.get_by_role("button", name="Retry").click()
+    [result] = answer.value.json()["results"]
+    assert result["status"] == "applied" and result["id"] != reused
+    expect(attention).to_be_hidden()
+    expect(_status(page)).to_have_text("All captures uploaded")
+    assert sorted(e.name for e in live.encounters(max_)) == ["Ann Before", "Ray Retry"]
+    assert next(e for e in live.encounters(max_) if e.name == "Ray Retry").uuid == capture_id
+
+    # 2. A note the server finds too long (the form would have refused it): Retry sends it
+    #    again as a new change and the server refuses it again; nothing is stored or lost.
+    page.evaluate(
+        """() => window.hooklineOutbox.addCapture({name: "Rex Long", email: "rex@example.com",
+                                                   note: "x".repeat(4001)})"""
+    )
+    page.evaluate("() => window.hooklineOutbox.flush({reason: 'save'})")
+    expect(attention).to_contain_text("data.note is too long")
+    rejected_before = [c for p in posts for c in p["changes"] if c["data"]["name"] == "Rex Long"]
+    with page.expect_response("**/api/v1/sync") as answer:
+        attention.get_by_role("button", name="Retry").click()
+    assert answer.value.json()["results"][0]["status"] == "rejected"
+    expect(attention).to_contain_text("Needs attention (1)")
+    expect(attention).to_contain_text("data.note is too long")
+    rex = [c for p in posts for c in p["changes"] if c["data"].get("name") == "Rex Long"]
+    assert len(rex) == len(rejected_before) + 1
+    assert len({c["id"] for c in rex}) == len(rex)  # a new change id for each try
+    assert len({c["data"]["capture_id"] for c in rex}) == 1  # of the same capture
+    assert "Rex Long" not in {e.name for e in live.encounters(max_)}
+
+    # Edit opens the rejected capture in the Today screen's editor: shorten it, save.
+    attention.get_by_role("link", name="Edit").click()
+    editor = _editor(page)
+    expect(editor.get_by_role("heading", name="Edit Rex Long")).to_be_visible()
+    expect(editor).to_contain_text("The server did not accept it: data.note is too long")
+    editor.get_by_label("Note").fill("Wants the short version")
+    editor.get_by_role("button", name="Save changes").click()
+    expect(_status(page)).to_have_text("All captures uploaded", timeout=15_000)
+    expect(page.get_by_role("status").filter(has_text="Saved changes to Rex Long")).to_have_text(
+        "Saved changes to Rex Long — uploaded"
+    )
+    stored = [e for e in live.encounters(max_) if e.name == "Rex Long"]
+    assert [(e.note, e.uuid) for e in stored] == [
+        ("Wants the short version", rex[0]["data"]["capture_id"])
+    ]
+    page.get_by_role("link", name="Capture", exact=True).click()
+    expect(page.get_by_role("button", name="Save contact")).to_be_visible()
+    expect(attention).to_be_hidden()
+    context.close()
+
+
+def test_a_background_sync_event_uploads_what_waits(browser, pixel, live):
+    """The worker's "sync" event alone makes the page upload (Chromium's Background Sync)."""
+    ona = live.user("ona@example.com", "Ona Ott")
+    context = browser.new_context(**pixel)
+    context.route("**/*", _local_only)
+    page = context.new_page()
+    _login(page, live, "ona@example.com")
+    _wait_controlled(page)
+    expect(_status(page)).to_have_text("All captures uploaded")
+
+    # Chromium fires Background Sync by itself as soon as the page registers it while online.
+    # Granting only "notifications" denies every other permission, Background Sync included,
+    # so the page's own registration fails and the only sync event is the one sent below.
+    context.grant_permissions(["notifications"], origin=live.url)
+    state = "() => navigator.permissions.query({name: 'background-sync'}).then((p) => p.state)"
+    assert page.evaluate(state) == "denied"
+    posts = _sync_posts(page)
+    # A capture waits with none of the other triggers: no Save tap, no online or visibility
+    # event, no page load, and no backoff timer (the last upload succeeded).
+    page.evaluate(
+        """() => window.hooklineOutbox.addCapture({name: "Bo Background",
+                                                   email: "bo@example.com"})"""
+    )
+    expect(_status(page)).to_contain_text("1 waiting")
+    assert posts == [] and live.encounters(ona) == []
+
+    cdp = context.new_cdp_session(page)
+    registrations: list[dict[str, Any]] = []
+    cdp.on(
+        "ServiceWorker.workerRegistrationUpdated",
+        lambda event: registrations.extend(event["registrations"]),
+    )
+    cdp.send("ServiceWorker.enable")
+    scope = f"{live.url}/"
+    for _ in range(100):
+        mine = [r for r in registrations if r["scopeURL"] == scope and not r["isDeleted"]]
+        if mine:
+            break
+        page.wait_for_timeout(50)
+    else:
+        raise AssertionError(f"no service worker registration for {scope}: {registrations}")
+    assert posts == []
+    cdp.send(
+        "ServiceWorker.dispatchSyncEvent",
+        {
+            "origin": live.url,
+            "registrationId": mine[0]["registrationId"],
+            "tag": "hookline-outbox",
+            "lastChance": False,
+        },
+    )
+    expect(_status(page)).to_have_text("All captures uploaded", timeout=15_000)
+    assert [e.name for e in live.encounters(ona)] == ["Bo Background"]
+    assert len(posts) == 1
     context.close()
