@@ -96,6 +96,7 @@ export function wireToday(outbox) {
     lastNotice = { ids, text };
     notice.textContent = text;
     notice.hidden = false;
+    if (editor.hidden) notice.focus({ preventScroll: true }); // focus left with the editor
   }
 
   /** One capture as the phone has it, with its state badge and an Edit button. */
@@ -322,6 +323,9 @@ export function wireToday(outbox) {
   list.addEventListener("click", (event) => {
     const trigger = event.target.closest("[data-edit-capture]");
     if (!trigger || event.ctrlKey || event.metaKey || event.shiftKey || event.button > 0) return;
+    // A row without its data (a page cached by an older version) keeps the server's edit page.
+    const row = trigger.closest("li[data-capture-id]");
+    if (trigger.href && row && !row.dataset.capture && !pending.has(row.dataset.captureId)) return;
     event.preventDefault();
     open(trigger.dataset.editCapture);
   });
