@@ -111,11 +111,12 @@ export function wireToday(outbox) {
     } else if (item.deleted) {
       li.classList.add("is-deleted");
       main.append(badge("deleted — waiting to upload", "waiting"));
-    } else if (row) {
-      main.append(badge("edited — waiting to upload", "waiting"));
-    } else {
+    } else if (item.creates) {
+      // Its first save is not confirmed yet (even if the server's list already shows it).
       main.append(badge("waiting to upload", "waiting"));
-      if (!item.creates || item.changes > 1) main.append(badge("edited", "edited"));
+      if (item.changes > 1) main.append(badge("edited", "edited"));
+    } else {
+      main.append(badge("edited — waiting to upload", "waiting"));
     }
     const side = document.createElement("div");
     side.className = "row-side";

@@ -290,7 +290,8 @@ def test_a_capture_whose_upload_answer_was_lost_is_deleted_on_the_server_too(bro
         .get_by_role("listitem")
         .filter(has_text="Lee Lost", visible=True)
     )
-    expect(lee).to_contain_text("waiting to upload")  # its first save is not confirmed
+    # Its first save is not confirmed, though the server's list shows it.
+    expect(lee.get_by_text("waiting to upload", exact=True)).to_be_visible()
     _delete_in_editor(page, "Lee Lost")
     notice = page.get_by_role("status").filter(has_text="Deleted Lee Lost")
     expect(notice).to_have_text("Deleted Lee Lost — waiting to upload")
