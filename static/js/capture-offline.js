@@ -278,6 +278,16 @@ function text(tag, value, className) {
   return node;
 }
 
+/** A hook type's name as the form shows it (its chip), else the type itself. */
+function hookLabel(type) {
+  const chip = document.querySelector(`input[name="hook_${CSS.escape(type)}"]`);
+  const label = chip && chip.closest("label");
+  return (label && label.textContent.trim()) || type.replace(/_/g, " ");
+}
+
+const truncate = (value, max) =>
+  [...value].length > max ? [...value].slice(0, max - 1).join("").trimEnd() + "…" : value;
+
 /** One waiting or rejected capture as plain text nodes (never innerHTML with user data). */
 export function captureItem(entry) {
   const d = entry.data || {};
@@ -291,11 +301,17 @@ export function captureItem(entry) {
   if (sub) main.append(text("p", sub, "row-sub"));
   const ids = [d.email, d.phone, d.url].filter(Boolean).join(" · ");
   if (ids) main.append(text("p", ids, "row-sub"));
-  if (d.note) main.append(text("p", d.note, "row-note"));
+  if (d.note) main.append(text("p", truncate(d.note, 140), "row-note"));
   if (d.hooks && d.hooks.length) {
-    main.append(
-      text("p", d.hooks.map((h) => h.type.replace(/_/g, " ") + (h.detail ? `: ${h.detail}` : "")).join(", "), "row-sub"),
-    );
+    const tags = document.createElement("ul");
+    tags.className = "tags";
+    tags.setAttribute("aria-label", "Follow-up hooks");
+    for (const h of d.hooks) {
+      const detail = h.detail ? `: ${truncate(h.detail, 40)}` : "";
+      const owed = h.owed_by === "them" ? " (they owe)" : "";
+      tags.append(text("li", hookLabel(h.type) + detail + owed, `tag owed-${h.owed_by === "them" ? "them" : "me"}`));
+    }
+    main.append(tags);
   }
   li.append(main);
   return li;

@@ -225,11 +225,17 @@ export function wireToday(outbox) {
     fillCapture(form, source.data);
     title.textContent = `Edit ${captureLabel(source.data)}`;
     stateLine.textContent = source.error
-      ? `The server did not accept it: ${source.error} Fix it and save.`
+      ? `The server did not accept it: ${source.error.replace(/\.?$/, ".")} Fix it and save.`
       : source.waiting
         ? "Waiting to upload. Your changes are kept on this phone until the server has them."
         : "Uploaded. Your changes are kept on this phone and upload when it is online.";
     disarmDelete();
+    // The server names the field ("data.note is too long: ..."): mark it like the form would.
+    const field = source.error && /^data\.(\w+)/.exec(source.error);
+    if (field && form.elements.namedItem(field[1])) {
+      const named = source.error.replace(/^data\.(\w)/, (_, first) => first.toUpperCase());
+      showErrors(form, { [field[1]]: named });
+    }
     list.hidden = true;
     editor.hidden = false;
     if (push) history.pushState({ hooklineEdit: captureId }, "", `#edit=${captureId}`);

@@ -146,7 +146,9 @@ def test_offline_edits_and_deletes_upload_once_and_merge(browser, pixel, live):
     )
     wes = waiting.get_by_role("listitem").filter(has_text="Wes Wait")
     expect(wes).to_contain_text("Wait & Co")
-    expect(wes).to_contain_text("meet: coffee on Friday")
+    expect(wes.get_by_role("list", name="Follow-up hooks")).to_have_text(
+        "Set up a chat: coffee on Friday"
+    )
     expect(wes.get_by_text("edited", exact=True)).to_be_visible()
     expect(wes.get_by_text("waiting to upload", exact=True)).to_be_visible()
 
@@ -206,6 +208,7 @@ def test_offline_edits_and_deletes_upload_once_and_merge(browser, pixel, live):
     expect(people).to_contain_text("Wes Wait", timeout=15_000)
     expect(people).not_to_contain_text("Dov Gone")
     expect(waiting).to_be_hidden()
+    screenshot(page, "offline-today-after-upload")
 
     rows = {e.name: e for e in live.encounters(nia)}
     assert set(rows) == {"Uma Up", "Wes Wait"}
@@ -399,12 +402,15 @@ def test_needs_attention_retry_sends_again_and_edit_fixes(browser, pixel, live):
     assert len({c["id"] for c in rex}) == len(rex)  # a new change id for each try
     assert len({c["data"]["capture_id"] for c in rex}) == 1  # of the same capture
     assert "Rex Long" not in {e.name for e in live.encounters(max_)}
+    attention.scroll_into_view_if_needed()
+    screenshot(page, "needs-attention-retry-edit")
 
     # Edit opens the rejected capture in the Today screen's editor: shorten it, save.
     attention.get_by_role("link", name="Edit").click()
     editor = _editor(page)
     expect(editor.get_by_role("heading", name="Edit Rex Long")).to_be_visible()
     expect(editor).to_contain_text("The server did not accept it: data.note is too long")
+    screenshot(page, "needs-attention-fix-in-editor")
     editor.get_by_label("Note").fill("Wants the short version")
     editor.get_by_role("button", name="Save changes").click()
     expect(_status(page)).to_have_text("All captures uploaded", timeout=15_000)
