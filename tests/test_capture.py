@@ -1,5 +1,6 @@
 """The capture form, today's list and editing a capture."""
 
+import json
 import re
 
 import pytest
@@ -202,3 +203,78 @@ def test_captured_text_is_never_markup(as_alice, app, alice):
     assert "<script>alert(1)</script>" not in body
     assert "&lt;script&gt;" in body
     assert "script-src 'self'" in as_alice.get("/today").headers["Content-Security-Policy"]
+
+
+def _row_data(body: str) -> dict[str, dict]:
+    """Return the capture JSON each Today row carries, by capture id."""
+    found = re.findall(r"data-capture-id=\"([^\"]+)\" data-capture='([^']*)'", body)
+    return {capture_id: json.loads(blob) for capture_id, blob in found}
+
+
+def test_today_rows_carry_their_capture_for_the_phone_editor(as_alice, app, alice):
+    event = add_event(app, alice)
+    add_capture(
+        app,
+        alice,
+        name="Dana Diaz",
+        email="dana@northwind.example",
+        note="Wants the guide",
+        rating="warm",
+        raw="MECARD:N:Diaz,Dana;;",
+        event_id=event,
+        hooks=[("meet", "next week", "them")],
+    )
+    with app.app_context():
+        encounter = db.session.scalar(select(Encounter))
+        uuid, event_uuid = encounter.uuid, encounter.event.uuid
+    for headers in ({}, {"HX-Request": "true"}):  # the page and its list fragment
+        data = _row_data(as_alice.get("/today", headers=headers).get_data(as_text=True))
+        assert data == {
+            uuid: {
+                "capture_id": uuid,
+                "event_id": event_uuid,
+                "raw": "MECARD:N:Diaz,Dana;;",
+                "name": "Dana Diaz",
+                "org": "",
+                "title": "",
+                "email": "dana@northwind.example",
+                "phone": "",
+                "url": "",
+                "note": "Wants the guide",
+                "offer": "",
+                "ask": "",
+                "rating": "warm",
+                "hooks": [{"type": "meet", "detail": "next week", "owed_by": "them"}],
+            }
+        }
+
+
+def test_today_capture_data_cannot_break_out_of_its_attribute(as_alice, app, alice):
+    event = add_event(app, alice)
+    name = "O'Brien\"><script>alert(1)</script> & co"
+    add_capture(app, alice, name=name, note="</li><b>x</b>", event_id=event)
+    body = as_alice.get("/today").get_data(as_text=True)
+    assert "<script>alert(1)" not in body and "<b>x</b>" not in body
+    [data] = _row_data(body).values()
+    assert (data["name"], data["note"]) == (name, "</li><b>x</b>")
+
+
+def test_today_carries_only_the_owners_captures(as_alice, app, alice, bob):
+    event = add_event(app, alice)
+    add_capture(app, alice, name="Mine", event_id=event)
+    add_capture(app, bob, name="Bobs Secret Contact", event_id=event)
+    with app.app_context():
+        bobs = db.session.scalar(select(Encounter.uuid).where(Encounter.user_id == bob))
+    body = as_alice.get("/today").get_data(as_text=True)
+    assert [d["name"] for d in _row_data(body).values()] == ["Mine"]
+    assert bobs not in body
+
+
+def test_today_has_the_phone_editor_hidden_until_its_script_runs(as_alice, app, alice):
+    body = as_alice.get("/today").get_data(as_text=True)
+    editor = re.search(r"<section class=\"phone-editor\"[^>]*>", body)
+    assert editor and " hidden" in editor.group(0)
+    for name in ("name", "org", "title", "email", "phone", "url", "note", "offer", "ask", "raw"):
+        assert f'name="{name}"' in body
+    assert 'name="hook_meet"' in body and 'name="rating"' in body
+    assert "Delete this capture" in body

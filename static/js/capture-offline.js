@@ -22,6 +22,7 @@ const LIMITS = {
   raw: [4096, "The scanned text"],
 };
 const DETAIL_LIMIT = 500;
+const RATINGS = { hot: "Hot", warm: "Warm", cold: "Cold" };
 const TEXT_FIELDS = ["name", "org", "title", "email", "phone", "url", "note", "offer", "ask"];
 const PHONE_CHARS = /^[0-9+()\-./ ]*$/;
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s.]+$/;
@@ -106,7 +107,38 @@ export function captureLabel(data) {
   return data.name || data.email || data.phone || data.url || "the scanned badge";
 }
 
-function clearErrors(form) {
+/** Check the radio button of a group whose value is wanted (RadioNodeList.value = "" does not). */
+function checkRadio(form, name, wanted) {
+  for (const radio of form.querySelectorAll(`input[type="radio"][name="${name}"]`)) {
+    radio.checked = radio.value === wanted;
+  }
+}
+
+/** Fill the capture form with a capture (the sync contract's data) for editing. */
+export function fillCapture(form, data) {
+  clearErrors(form);
+  for (const name of TEXT_FIELDS) {
+    const field = form.elements.namedItem(name);
+    if (field && !(field instanceof RadioNodeList)) field.value = data[name] || "";
+  }
+  const raw = form.elements.namedItem("raw");
+  if (raw && !(raw instanceof RadioNodeList)) raw.value = data.raw || "";
+  checkRadio(form, "rating", data.rating || "");
+  const hooks = new Map((data.hooks || []).map((h) => [h.type, h]));
+  for (const toggle of form.querySelectorAll('input[type="checkbox"][name^="hook_"]')) {
+    const type = toggle.name.slice("hook_".length);
+    const hook = hooks.get(type);
+    toggle.checked = Boolean(hook);
+    const detail = form.elements.namedItem(`detail_${type}`);
+    if (detail && !(detail instanceof RadioNodeList)) detail.value = hook ? hook.detail || "" : "";
+    checkRadio(form, `owed_${type}`, hook && hook.owed_by === "them" ? "them" : "me");
+  }
+  const twoWay = form.querySelector("details.two-way");
+  if (twoWay) twoWay.open = Boolean(data.offer || data.ask);
+  form.dataset.eventId = data.event_id || "";
+}
+
+export function clearErrors(form) {
   for (const node of form.querySelectorAll(".error")) node.remove();
   for (const node of form.querySelectorAll(".has-error")) node.classList.remove("has-error");
   for (const node of form.querySelectorAll("[aria-invalid]")) {
@@ -115,7 +147,7 @@ function clearErrors(form) {
   }
 }
 
-function showErrors(form, errors) {
+export function showErrors(form, errors) {
   let first = null;
   for (const [name, message] of Object.entries(errors)) {
     const input = form.elements.namedItem(name);
@@ -246,6 +278,16 @@ function text(tag, value, className) {
   return node;
 }
 
+/** A hook type's name as the form shows it (its chip), else the type itself. */
+function hookLabel(type) {
+  const chip = document.querySelector(`input[name="hook_${CSS.escape(type)}"]`);
+  const label = chip && chip.closest("label");
+  return (label && label.textContent.trim()) || type.replace(/_/g, " ");
+}
+
+const truncate = (value, max) =>
+  [...value].length > max ? [...value].slice(0, max - 1).join("").trimEnd() + "…" : value;
+
 /** One waiting or rejected capture as plain text nodes (never innerHTML with user data). */
 export function captureItem(entry) {
   const d = entry.data || {};
@@ -254,28 +296,40 @@ export function captureItem(entry) {
   const main = document.createElement("div");
   main.className = "row-main";
   main.append(text("strong", captureLabel(d), "row-title"));
+  if (RATINGS[d.rating]) main.append(text("span", RATINGS[d.rating], `badge rating-${d.rating}`));
   const sub = [d.title, d.org].filter(Boolean).join(" · ");
   if (sub) main.append(text("p", sub, "row-sub"));
   const ids = [d.email, d.phone, d.url].filter(Boolean).join(" · ");
   if (ids) main.append(text("p", ids, "row-sub"));
-  if (d.note) main.append(text("p", d.note, "row-note"));
+  if (d.note) main.append(text("p", truncate(d.note, 140), "row-note"));
   if (d.hooks && d.hooks.length) {
-    main.append(
-      text("p", d.hooks.map((h) => h.type.replace(/_/g, " ") + (h.detail ? `: ${h.detail}` : "")).join(", "), "row-sub"),
-    );
+    const tags = document.createElement("ul");
+    tags.className = "tags";
+    tags.setAttribute("aria-label", "Follow-up hooks");
+    for (const h of d.hooks) {
+      const detail = h.detail ? `: ${truncate(h.detail, 40)}` : "";
+      const owed = h.owed_by === "them" ? " (they owe)" : "";
+      tags.append(text("li", hookLabel(h.type) + detail + owed, `tag owed-${h.owed_by === "them" ? "them" : "me"}`));
+    }
+    main.append(tags);
   }
   li.append(main);
   return li;
 }
 
-/** The "Needs attention" list: rejected captures with the reason, Retry and Discard. */
+/** The "Needs attention" list: rejected captures with the reason, Retry, Edit and Discard. */
 export function renderAttention(container, entries, outbox) {
   container.replaceChildren();
   container.hidden = entries.length === 0;
   if (!entries.length) return;
   container.append(text("h2", `Needs attention (${entries.length})`));
   container.append(
-    text("p", "The server did not accept these captures. Fix and retry, or discard them.", "muted"),
+    text(
+      "p",
+      "The server did not accept these captures. Edit to fix them, Retry to send them again, " +
+        "or Discard them.",
+      "muted",
+    ),
   );
   const list = document.createElement("ol");
   list.className = "rows";
@@ -297,7 +351,14 @@ export function renderAttention(container, entries, outbox) {
         discard.textContent = "Discard for good";
       }
     });
-    side.append(retry, discard);
+    side.append(retry);
+    if (entry.kind === "capture" && entry.op === "upsert" && entry.data && entry.data.capture_id) {
+      // Fix it in the phone's editor on the Today screen (works offline too).
+      const edit = text("a", "Edit", "button small");
+      edit.href = `/today#edit=${encodeURIComponent(entry.data.capture_id)}`;
+      side.append(edit);
+    }
+    side.append(discard);
     item.append(side);
     list.append(item);
   }

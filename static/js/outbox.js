@@ -3,9 +3,11 @@
 // One database per user, "hookline-outbox-u<user id>", so one person's captures are never
 // uploaded into another person's account. Stores:
 //   meta      {key: "seq", value: <last sequence number used>}
+//             {key: "sent", value: <highest sequence number ever handed to fetch>}
 //   outbox    one change waiting to upload, keyPath "id" (the change UUID):
 //             {id, seq, kind: "capture", op: "upsert"|"delete", at: "<ISO 8601 with offset>",
-//              data: {...the capture, capture_id...}, device_id, created_ms, attempts, last_error}
+//              data: {...the capture, capture_id...}, device_id, created_ms, attempts, last_error,
+//              creates: true on the change that first saved the capture on this phone}
 //   attention changes the server rejected, same shape plus {error, rejected_ms}: shown to the
 //             user with Retry and Discard; never dropped silently. A rejected badge photo is
 //             kept here too, as {id: "photo-<capture_id>", kind: "photo", photo: {...}}.
@@ -18,6 +20,9 @@
 //
 // An entry leaves "outbox" only when the server answers "applied" or "duplicate" for its
 // change id, or moves to "attention" when the server answers "rejected". Nothing expires.
+// An entry is never changed once stored: an edit or a deletion is a new change (new id, next
+// seq) for the same capture_id. The one exception is deleteCapture on a capture that has
+// provably never left the phone (see there).
 //
 // Sync: POST /api/v1/sync with at most 200 changes, in sequence order. 413 splits the batch
 // in half; 401/403 and a 400 CSRF failure keep everything and report "login"; 503/429 honour
@@ -202,11 +207,19 @@ export class Outbox {
    * Put one change in the outbox. Resolves with the stored entry only after the IndexedDB
    * transaction has completed, so the caller may then say "Saved".
    */
-  async add({ kind = "capture", op = "upsert", data, at = localIso(), photo = null }) {
+  async add({
+    kind = "capture",
+    op = "upsert",
+    data,
+    at = localIso(),
+    photo = null,
+    creates = false,
+    settles = [],
+  }) {
     if (!data || !data.capture_id) throw new Error("A change needs data.capture_id.");
     const device = await deviceId();
     const db = await this.db();
-    const tx = strict(db, ["meta", "outbox", "photos"]);
+    const tx = strict(db, ["meta", "outbox", "photos", "attention"]);
     const meta = tx.objectStore("meta");
     const entry = {
       id: crypto.randomUUID(),
@@ -219,6 +232,7 @@ export class Outbox {
       attempts: 0,
       last_error: "",
     };
+    if (creates) entry.creates = true;
     const seqRequest = meta.get("seq");
     seqRequest.onsuccess = () => {
       entry.seq = (seqRequest.result ? seqRequest.result.value : 0) + 1;
@@ -232,6 +246,8 @@ export class Outbox {
           created_ms: entry.created_ms,
         });
       }
+      // Rejected changes this one replaces (a retry or a fix) leave in the same transaction.
+      for (const id of settles) tx.objectStore("attention").delete(id);
     };
     await committed(tx);
     this.changed();
@@ -244,7 +260,92 @@ export class Outbox {
    */
   async addCapture(fields, photo = null) {
     const data = { ...fields, capture_id: fields.capture_id || crypto.randomUUID() };
-    return this.add({ kind: "capture", op: "upsert", data, photo });
+    return this.add({ kind: "capture", op: "upsert", data, photo, creates: true });
+  }
+
+  /**
+   * Edit a capture (waiting here or already uploaded): a new upsert with the same capture_id
+   * and the full edited capture. settles: ids of rejected changes this edit fixes; creates:
+   * true when it fixes the rejected first save of a capture that never reached the server.
+   */
+  async editCapture(data, { settles = [], creates = false } = {}) {
+    return this.add({ kind: "capture", op: "upsert", data, settles, creates });
+  }
+
+  /**
+   * Delete a capture. Resolves with {removed: true} when the capture had never left this
+   * phone and its changes (and badge photo) were simply removed, else {removed: false, entry}
+   * with the queued delete change (the server then keeps a tombstone).
+   *
+   * Removing is only safe while no upload can be under way: it happens under the same Web
+   * Lock as flush (taken only if free, never waited for), and only if every change of the
+   * capture has a higher seq than any change ever handed to fetch ("sent" in meta), so a
+   * change whose answer was lost is never taken back. Otherwise, and in browsers without
+   * Web Locks, a delete change is queued after the capture's own changes.
+   */
+  async deleteCapture(captureId) {
+    if (!captureId) throw new Error("Which capture?");
+    const device = await deviceId();
+    const db = await this.db();
+    const attempt = async (mayRemove) => {
+      const tx = strict(db, ["meta", "outbox", "photos", "attention"]);
+      const meta = tx.objectStore("meta");
+      const box = tx.objectStore("outbox");
+      const attention = tx.objectStore("attention");
+      const [seqRow, sentRow, waiting, rejected] = await Promise.all([
+        done(meta.get("seq")),
+        done(meta.get("sent")),
+        done(box.getAll()),
+        done(attention.getAll()),
+      ]);
+      const sent = sentRow ? sentRow.value : 0;
+      const mine = waiting.filter((e) => e.data && e.data.capture_id === captureId);
+      const removed = mayRemove && mine.some((e) => e.creates) && mine.every((e) => e.seq > sent);
+      let entry = null;
+      if (removed) {
+        for (const e of mine) box.delete(e.id);
+      } else {
+        entry = {
+          id: crypto.randomUUID(),
+          seq: (seqRow ? seqRow.value : 0) + 1,
+          kind: "capture",
+          op: "delete",
+          at: localIso(),
+          data: { capture_id: captureId },
+          device_id: device,
+          created_ms: Date.now(),
+          attempts: 0,
+          last_error: "",
+        };
+        meta.put({ key: "seq", value: entry.seq });
+        box.add(entry);
+      }
+      // A deleted capture's photo must not be posted (its capture is gone), and its rejected
+      // changes have nothing left to fix.
+      tx.objectStore("photos").delete(captureId);
+      for (const r of rejected) {
+        if (r.data && r.data.capture_id === captureId) attention.delete(r.id);
+      }
+      await committed(tx);
+      return { removed, entry };
+    };
+    const outcome = navigator.locks
+      ? await navigator.locks.request(`${this.name}-sync`, { ifAvailable: true }, (lock) =>
+          attempt(lock !== null),
+        )
+      : await attempt(false);
+    this.changed();
+    return outcome;
+  }
+
+  /** Remember the highest seq handed to fetch (see deleteCapture). */
+  async markSent(seq) {
+    const db = await this.db();
+    const tx = strict(db, ["meta"]);
+    const meta = tx.objectStore("meta");
+    const row = await done(meta.get("sent"));
+    if (!row || row.value < seq) meta.put({ key: "sent", value: seq });
+    await committed(tx);
   }
 
   async all(store = "outbox") {
@@ -260,7 +361,12 @@ export class Outbox {
     return done(tx.objectStore("outbox").count());
   }
 
-  /** {waiting, oldestMs, attention, photos} for the status line. */
+  /** Number of captures with a change waiting (a capture and its edits count once). */
+  async waitingCaptures() {
+    return captureCount(await this.all("outbox"));
+  }
+
+  /** {waiting (captures), oldestMs, attention, photos} for the status line. */
   async summary() {
     const [waiting, attention, photos] = await Promise.all([
       this.all("outbox"),
@@ -269,7 +375,7 @@ export class Outbox {
     ]);
     const oldest = waiting.reduce((min, e) => Math.min(min, e.created_ms), Infinity);
     return {
-      waiting: waiting.length,
+      waiting: captureCount(waiting),
       oldestMs: waiting.length ? Date.now() - oldest : 0,
       attention: attention.length,
       photos,
@@ -325,8 +431,14 @@ export class Outbox {
       this.flush({ reason: "retry" });
       return entry;
     }
-    const fresh = await this.add({ kind: entry.kind, op: entry.op, data: entry.data, at: entry.at });
-    await this.discard(id);
+    const fresh = await this.add({
+      kind: entry.kind,
+      op: entry.op,
+      data: entry.data,
+      at: entry.at,
+      creates: Boolean(entry.creates),
+      settles: [id],
+    });
     this.flush({ reason: "retry" });
     return fresh;
   }
@@ -417,6 +529,7 @@ export class Outbox {
       device_id: batch[0].device_id,
       changes: batch.map(({ id, seq, kind, op, at, data }) => ({ id, seq, kind, op, at, data })),
     });
+    await this.markSent(Math.max(...batch.map((e) => e.seq)));
     let response;
     try {
       response = await this.fetch(this.syncUrl, {
@@ -585,11 +698,16 @@ export class Outbox {
   }
 }
 
+/** Number of distinct captures the changes are about. */
+function captureCount(entries) {
+  return new Set(entries.map((e) => (e.data && e.data.capture_id) || e.id)).size;
+}
+
 /** Count waiting captures of a user without keeping the database open (logout warning). */
 export async function waitingCount(userId) {
   const box = new Outbox(userId);
   try {
-    return await box.count();
+    return await box.waitingCaptures();
   } finally {
     (await box.db()).close();
     if (box.channel) box.channel.close();

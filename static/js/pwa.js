@@ -1,9 +1,10 @@
 // Hookline as an installable, offline-first app: registers the service worker, shows the
 // "new version" banner, keeps the outbox status line live, asks for persistent storage,
-// wires the capture form to the outbox, lists waiting captures on /today and warns before
-// logging out with captures still waiting.
+// wires the capture form to the outbox and the Today screen to it (static/js/today-offline.js)
+// and warns before logging out with captures still waiting.
 import { Outbox, ageText, waitingCount } from "./outbox.js";
-import { captureItem, renderAttention, wireCaptureForm } from "./capture-offline.js";
+import { renderAttention, wireCaptureForm } from "./capture-offline.js";
+import { wireToday } from "./today-offline.js";
 
 const body = document.body;
 const userId = body.dataset.userId || "";
@@ -70,6 +71,7 @@ async function registerServiceWorker() {
 // ---- Status line: "2 waiting · oldest 5 min" -------------------------------------------
 
 let outbox = null;
+let today = null; // the Today screen's list and editor (static/js/today-offline.js)
 const status = document.getElementById("outbox-status");
 
 function renderStatus(summary) {
@@ -116,30 +118,21 @@ async function refresh() {
   renderStatus(summary);
   const attention = document.getElementById("needs-attention");
   if (attention) renderAttention(attention, await outbox.all("attention"), outbox);
-  const waitingList = document.querySelector("[data-outbox-waiting]");
-  if (waitingList) renderWaiting(waitingList, await outbox.all("outbox"));
+  if (today) await today.render(await outbox.all("outbox"));
 }
 
-/** /today: the captures still on this phone, marked "waiting to upload". */
-function renderWaiting(container, entries) {
-  container.hidden = entries.length === 0;
-  const list = container.querySelector("ol") || container.appendChild(document.createElement("ol"));
-  list.className = "rows";
-  const heading = container.querySelector("h2");
-  if (heading) heading.textContent = `Waiting to upload (${entries.length})`;
-  list.replaceChildren(
-    ...entries
-      .filter((e) => e.op !== "delete")
-      .reverse()
-      .map((entry) => {
-        const item = captureItem(entry);
-        const tag = document.createElement("span");
-        tag.className = "badge waiting";
-        tag.textContent = "waiting to upload";
-        item.querySelector(".row-main").append(tag);
-        return item;
-      }),
-  );
+/** After an upload, refresh the worker's copy of /today so it lists what the server has. */
+let refreshingToday = false;
+async function refreshTodayCopy() {
+  if (today || refreshingToday || !navigator.serviceWorker?.controller) return;
+  refreshingToday = true;
+  try {
+    await fetch("/today", { credentials: "same-origin" });
+  } catch {
+    /* offline again: the next upload tries again */
+  } finally {
+    refreshingToday = false;
+  }
 }
 
 // ---- Persistent storage ----------------------------------------------------------------
@@ -217,6 +210,8 @@ function start() {
         form.before(section);
       }
     }
+    today = wireToday(outbox);
+    outbox.events.addEventListener("acked", refreshTodayCopy);
     outbox.events.addEventListener("change", refresh);
     outbox.events.addEventListener("state", refresh);
     refresh();

@@ -65,7 +65,8 @@ self.addEventListener("message", (event) => {
 self.addEventListener("sync", (event) => {
   if (event.tag === "hookline-outbox") {
     event.waitUntil(
-      self.clients.matchAll({ type: "window" }).then((clients) => {
+      // includeUncontrolled: a page opened before this worker took control still listens.
+      self.clients.matchAll({ type: "window", includeUncontrolled: true }).then((clients) => {
         for (const client of clients) client.postMessage({ type: "sync" });
       }),
     );

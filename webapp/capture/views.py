@@ -15,6 +15,7 @@ from webapp.web import owned_or_404, render, retry_on_csrf
 bp = Blueprint("capture", __name__)
 
 STALE_FORM = "Your session had expired, so nothing was saved yet. Tap Save contact again."
+EDITABLE_FIELDS = ("name", "org", "title", "email", "phone", "url", "note", "offer", "ask")
 
 
 def _capture_page(form, status: int = 200, saved: Encounter | None = None, notice: str = ""):
@@ -74,13 +75,39 @@ def _stale_capture():
 retry_on_csrf("capture.new", _stale_capture)
 
 
+def phone_capture(encounter: Encounter) -> dict:
+    """Return what the phone's editor needs of a capture, in the sync contract's shape."""
+    return {
+        "capture_id": encounter.uuid,
+        "event_id": encounter.event.uuid if encounter.event else None,
+        "raw": encounter.raw,
+        **{name: getattr(encounter, name) for name in EDITABLE_FIELDS},
+        "rating": encounter.rating,
+        "hooks": [
+            {"type": h.type, "detail": h.detail, "owed_by": h.owed_by} for h in encounter.hooks
+        ],
+    }
+
+
+bp.add_app_template_filter(phone_capture)
+
+
 @bp.get("/today")
 @login_required
 def today():
-    """List the people captured at the current event, newest first."""
+    """List the people captured at the current event, newest first, editable offline."""
     event = current_user.current_event
     encounters = encounters_at(current_user.id, event.id if event else None)
-    return render("capture/today.html", "capture/_list.html", event=event, encounters=encounters)
+    # Each row carries its capture as JSON, so the page the service worker caches is enough
+    # to edit an uploaded capture with no network (static/js/today-offline.js).
+    return render(
+        "capture/today.html",
+        "capture/_list.html",
+        event=event,
+        encounters=encounters,
+        offline_edit=True,
+        edit_form=CaptureForm(formdata=None, meta={"csrf": False}),
+    )
 
 
 @bp.route("/captures/<int:encounter_id>/edit", methods=["GET", "POST"])
