@@ -167,11 +167,61 @@ def test_it_edits_a_capture_and_keeps_hook_rows(as_alice, app, alice):
             "owed_send_resource": "me",
         },
     )
-    assert response.status_code == 302
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/contacts/{contact_id}"
     with app.app_context():
         encounter = db.session.get(Encounter, encounter_id)
         assert encounter.note == "edited"
         assert [(h.id, h.detail) for h in encounter.hooks] == [(kept_hook, "the guide")]
+
+
+def test_an_htmx_edit_save_sends_the_browser_to_the_whole_contact_page(as_alice, app, alice):
+    encounter_id, contact_id = add_capture(app, alice, name="Dana")
+    response = as_alice.post(
+        f"/captures/{encounter_id}/edit",
+        data={"name": "Dana Diaz", "note": "edited"},
+        headers={"HX-Request": "true"},
+    )
+    # Not a redirect htmx would follow in its XHR and swap into the form: a full page load.
+    assert response.status_code == 204
+    assert response.headers["HX-Redirect"] == f"/contacts/{contact_id}"
+    assert "Location" not in response.headers
+    assert response.get_data() == b""
+    assert "HX-Request" in response.headers["Vary"]
+    with app.app_context():
+        assert db.session.get(Encounter, encounter_id).note == "edited"
+    page = as_alice.get(f"/contacts/{contact_id}").get_data(as_text=True)
+    assert "Capture saved." in page and page.count("<h1>Dana</h1>") == 1
+    assert "Edit capture" not in page
+
+
+def test_a_plain_edit_save_lands_on_the_contact_page(as_alice, app, alice):
+    encounter_id, contact_id = add_capture(app, alice, name="Dana")
+    response = as_alice.post(
+        f"/captures/{encounter_id}/edit", data={"name": "Dana Diaz"}, follow_redirects=True
+    )
+    assert response.status_code == 200
+    assert response.request.path == f"/contacts/{contact_id}"
+    body = response.get_data(as_text=True)
+    assert "<html" in body and body.count("<h1>Dana</h1>") == 1
+    assert "Edit capture" not in body and "Capture saved." in body
+
+
+def test_an_invalid_htmx_edit_answers_just_the_form_with_what_was_typed(as_alice, app, alice):
+    encounter_id, _ = add_capture(app, alice, name="Dana")
+    response = as_alice.post(
+        f"/captures/{encounter_id}/edit",
+        data={"name": "", "note": "Kept note"},
+        headers={"HX-Request": "true"},
+    )
+    assert response.status_code == 422
+    assert "HX-Redirect" not in response.headers
+    body = response.get_data(as_text=True)
+    assert "<html" not in body and "<h1>" not in body
+    assert body.lstrip().startswith('<form class="capture-form"')
+    assert "Kept note" in body and "Add a name, an email, a phone or a link" in body
+    with app.app_context():
+        assert db.session.get(Encounter, encounter_id).name == "Dana"
 
 
 def test_edit_fragment_has_no_page_chrome(as_alice, app, alice):

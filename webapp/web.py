@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import Flask, Response, abort, render_template, request, session
+from flask import Flask, Response, abort, redirect, render_template, request, session
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
@@ -43,6 +43,19 @@ def render(page: str, fragment: str, status: int = 200, **context) -> Response:
     """Render the fragment for htmx or the full page otherwise, varying on HX-Request."""
     template = fragment if wants_fragment() else page
     response = Response(render_template(template, **context), status=status)
+    response.vary.add("HX-Request")
+    return response
+
+
+def redirect_after_save(location: str) -> Response:
+    """Send the browser to location as a whole page once a form is saved."""
+    # A plain redirect would be followed inside htmx's XHR (keeping HX-Request), and the
+    # next page's fragment would be swapped into the form: HX-Redirect loads it whole.
+    if htmx:
+        response = Response(status=204)
+        response.headers["HX-Redirect"] = location
+    else:
+        response = redirect(location, code=303)
     response.vary.add("HX-Request")
     return response
 

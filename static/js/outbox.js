@@ -12,9 +12,11 @@
 //             user with Retry and Discard; never dropped silently. A rejected badge photo is
 //             kept here too, as {id: "photo-<capture_id>", kind: "photo", photo: {...}}.
 //   photos    a badge photo taken with a capture, keyPath "capture_id":
-//             {capture_id, bytes: ArrayBuffer, type, name, label, created_ms}. It is stored in
-//             the same transaction as its capture and sent to POST /captures/photo once the
-//             server has the capture (404 until then: retried).
+//             {capture_id, bytes: ArrayBuffer, type, name, label, created_ms, on_server?}. It
+//             is stored in the same transaction as its capture and sent to POST /captures/photo
+//             once the server has the capture (404 until then: retried). on_server: true once
+//             a change of its capture was acknowledged. Discarding the last rejected change of
+//             a capture the server never had removes the photo with it.
 // The device id lives in its own database "hookline-device" (store "meta", key "device_id"),
 // written once per device.
 //
@@ -391,7 +393,7 @@ export class Outbox {
   async applyResults(entries, results) {
     const byId = new Map(entries.map((e) => [e.id, e]));
     const db = await this.db();
-    const tx = strict(db, ["outbox", "attention"]);
+    const tx = strict(db, ["outbox", "attention", "photos"]);
     const acked = [];
     let rejected = 0;
     for (const result of results || []) {
@@ -400,6 +402,9 @@ export class Outbox {
       if (result.status === "applied" || result.status === "duplicate") {
         tx.objectStore("outbox").delete(entry.id);
         acked.push(entry.id);
+        if (entry.op === "upsert" && entry.data && entry.data.capture_id) {
+          markOnServer(tx.objectStore("photos"), entry.data.capture_id);
+        }
       } else if (result.status === "rejected") {
         tx.objectStore("outbox").delete(entry.id);
         tx.objectStore("attention").put({
@@ -443,10 +448,32 @@ export class Outbox {
     return fresh;
   }
 
+  /**
+   * Drop a rejected change for good. When it was the last change of a capture the server
+   * never had, that capture's badge photo goes in the same transaction: it could only ever
+   * be refused (404) and would be retried forever. A capture the server has (some change of
+   * it was acknowledged: the photo row says so) or may still get (another change of it
+   * waits or needs attention) keeps its photo, which uploads as usual.
+   */
   async discard(id) {
     const db = await this.db();
-    const tx = strict(db, ["attention"]);
-    tx.objectStore("attention").delete(id);
+    const tx = strict(db, ["outbox", "attention", "photos"]);
+    const attention = tx.objectStore("attention");
+    const photos = tx.objectStore("photos");
+    const entry = await done(attention.get(id));
+    attention.delete(id);
+    const captureId = entry && entry.kind === "capture" && entry.data && entry.data.capture_id;
+    if (captureId) {
+      const [waiting, rejected, photo] = await Promise.all([
+        done(tx.objectStore("outbox").getAll()),
+        done(attention.getAll()),
+        done(photos.get(captureId)),
+      ]);
+      const others = [...waiting, ...rejected].filter(
+        (e) => e.id !== id && e.data && e.data.capture_id === captureId,
+      );
+      if (photo && !photo.on_server && !others.length) photos.delete(captureId);
+    }
     await committed(tx);
     this.changed();
   }
@@ -696,6 +723,15 @@ export class Outbox {
     this.schedule(backoffDelay(this.failures));
     return "stop";
   }
+}
+
+/** Note on a capture's photo that the server has the capture (discard then keeps it). */
+function markOnServer(photos, captureId) {
+  const request = photos.get(captureId);
+  request.onsuccess = () => {
+    const photo = request.result;
+    if (photo && !photo.on_server) photos.put({ ...photo, on_server: true });
+  };
 }
 
 /** Number of distinct captures the changes are about. */

@@ -550,6 +550,127 @@ def test_a_badge_photo_follows_its_capture(browser, pixel, live, tmp_path):
     context.close()
 
 
+def _photo_rows(page) -> list[str]:
+    return page.evaluate(
+        """() => new Promise((resolve, reject) => {
+            const request = indexedDB.open("hookline-outbox-u" + document.body.dataset.userId, 1);
+            request.onsuccess = () => {
+                const store = request.result.transaction(["photos"]).objectStore("photos");
+                const all = store.getAllKeys();
+                all.onsuccess = () => { request.result.close(); resolve(all.result); };
+                all.onerror = () => reject(all.error);
+            };
+            request.onerror = () => reject(request.error);
+        })"""
+    )
+
+
+def test_discarding_a_rejected_new_capture_drops_its_badge_photo(browser, pixel, live, tmp_path):
+    """The photo of a capture the server refused and never had is not posted forever."""
+    from PIL import Image
+
+    kai = live.user("kai@example.com", "Kai Kern")
+    context = browser.new_context(**pixel, service_workers="block")
+    context.route("**/*", _local_only)
+    page = context.new_page()
+    photo_posts: list[str] = []
+    page.on(
+        "request",
+        lambda r: (
+            photo_posts.append(r.url)
+            if r.method == "POST" and r.url.endswith("/captures/photo")
+            else None
+        ),
+    )
+    _login(page, live, "kai@example.com")
+    photo = tmp_path / "badge.png"
+    Image.new("RGB", (64, 48), (180, 180, 180)).save(photo)
+    # A change the server refuses (an old app version's rating), with a badge photo.
+    page.evaluate(
+        """(bytes) => window.hooklineOutbox.addCapture(
+            {raw: null, name: "Lou Lenz", email: "lou@example.com", phone: "", org: "",
+             title: "", url: "", note: "", rating: "lukewarm", offer: "", ask: "",
+             event_id: null, hooks: []},
+            {bytes: new Uint8Array(bytes).buffer, type: "image/png", name: "badge.png",
+             label: "Lou Lenz"})""",
+        list(photo.read_bytes()),
+    )
+    page.evaluate("() => window.hooklineOutbox.flush({reason: 'save'})")
+    attention = page.get_by_role("region", name="Captures that need attention")
+    expect(attention).to_contain_text("Lou Lenz")
+    expect(_status(page)).to_contain_text("1 photo to upload · 1 need attention")
+    assert len(_photo_rows(page)) == 1
+
+    attention.get_by_role("button", name="Discard").click()
+    attention.get_by_role("button", name="Discard for good").click()
+    expect(attention).to_be_hidden()
+    expect(_status(page)).to_have_text("All captures uploaded")
+    assert _photo_rows(page) == []
+    posted = len(photo_posts)
+    # Every trigger that would send a waiting photo: a flush, coming online, a reload.
+    page.evaluate("() => window.hooklineOutbox.flush({reason: 'online'})")
+    page.reload()
+    page.wait_for_function("() => Boolean(window.hooklineOutbox)")
+    page.evaluate("() => window.hooklineOutbox.flush({reason: 'online'})")
+    expect(_status(page)).to_have_text("All captures uploaded")
+    assert _photo_rows(page) == []
+    assert len(photo_posts) == posted
+    assert live.encounters(kai) == []
+    context.close()
+
+
+def test_a_discarded_rejected_edit_keeps_the_photo_of_a_capture_the_server_has(
+    browser, pixel, live, tmp_path
+):
+    """Once the server has the capture, discarding a refused edit leaves its photo to upload."""
+    from PIL import Image
+
+    from webapp.capture.models import CapturePhoto
+
+    lea = live.user("lea@example.com", "Lea Lund")
+    context = browser.new_context(**pixel, service_workers="block")
+    context.route("**/*", _local_only)
+    page = context.new_page()
+    _login(page, live, "lea@example.com")
+    photo = tmp_path / "badge.png"
+    Image.new("RGB", (64, 48), (120, 120, 120)).save(photo)
+    # The photo upload fails for now, so the photo is still on the phone when the edit is
+    # discarded (the capture itself is on the server).
+    context.route("**/captures/photo", lambda route: route.abort())
+    capture_id = page.evaluate(
+        """async (bytes) => {
+            const entry = await window.hooklineOutbox.addCapture(
+                {raw: null, name: "Max Moll", email: "max@example.com", phone: "", org: "",
+                 title: "", url: "", note: "", rating: null, offer: "", ask: "",
+                 event_id: null, hooks: []},
+                {bytes: new Uint8Array(bytes).buffer, type: "image/png", name: "badge.png",
+                 label: "Max Moll"});
+            await window.hooklineOutbox.flush({reason: "save"});
+            await window.hooklineOutbox.editCapture({...entry.data, rating: "lukewarm"});
+            await window.hooklineOutbox.flush({reason: "save"});
+            return entry.data.capture_id;
+        }""",
+        list(photo.read_bytes()),
+    )
+    attention = page.get_by_role("region", name="Captures that need attention")
+    expect(attention).to_contain_text("Max Moll")
+    [encounter] = live.encounters(lea)
+    assert encounter.uuid == capture_id
+    attention.get_by_role("button", name="Discard").click()
+    attention.get_by_role("button", name="Discard for good").click()
+    expect(attention).to_be_hidden()
+    assert _photo_rows(page) == [capture_id]
+    context.unroute("**/captures/photo")
+    page.evaluate("() => window.hooklineOutbox.flush({reason: 'online'})")
+    expect(_status(page)).to_have_text("All captures uploaded", timeout=15_000)
+    with live.app.app_context():
+        kept = db.session.scalars(
+            select(CapturePhoto).where(CapturePhoto.encounter_id == encounter.id)
+        ).all()
+    assert len(kept) == 1
+    context.close()
+
+
 def test_a_new_version_waits_until_the_user_reloads(browser, pixel, live):
     live.user("gus@example.com", "Gus Gray")
     context = browser.new_context(**pixel)

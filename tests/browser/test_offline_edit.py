@@ -197,8 +197,13 @@ def test_offline_edits_and_deletes_upload_once_and_merge(browser, pixel, live):
     desk.goto(f"{live.url}/captures/{uploaded['Uma Up'].id}/edit")
     desk.get_by_label("Title").fill("Head of Platform")
     desk.get_by_role("button", name="Save changes").click()
-    # The contact's page follows the save and shows the new title.
+    # The contact's page follows the save as a whole page, not nested in the edit form.
+    desk.wait_for_url(f"{live.url}/contacts/{uploaded['Uma Up'].contact_id}")
     expect(desk.get_by_role("article")).to_contain_text("Head of Platform")
+    expect(desk.get_by_role("heading", name="Edit capture")).to_have_count(0)
+    expect(desk.get_by_role("heading", level=1)).to_have_count(1)
+    expect(desk.get_by_role("heading", level=1)).to_have_text("Uma Up")
+    expect(desk.get_by_role("button", name="Save changes")).to_have_count(0)
     assert live.encounters(nia)[0].title == "Head of Platform"
     laptop.close()
 

@@ -10,7 +10,7 @@ from webapp.capture.photos import PhotoError, keep_photo
 from webapp.contacts.models import Encounter
 from webapp.contacts.queries import encounters_at
 from webapp.extensions import db
-from webapp.web import owned_or_404, render, retry_on_csrf
+from webapp.web import owned_or_404, redirect_after_save, render, retry_on_csrf
 
 bp = Blueprint("capture", __name__)
 
@@ -122,7 +122,7 @@ def edit(encounter_id: int):
         update_capture(encounter, form.to_capture())
         db.session.commit()
         flash("Capture saved.", "success")
-        return redirect(url_for("contacts.show", contact_id=encounter.contact_id))
+        return redirect_after_save(url_for("contacts.show", contact_id=encounter.contact_id))
     status = 422 if form.errors else 200
     return render(
         "capture/edit.html",
