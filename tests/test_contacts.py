@@ -60,11 +60,26 @@ def test_it_edits_a_contact(as_alice, app, alice):
             "rating": "warm",
         },
     )
-    assert response.status_code == 302
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/contacts/{contact_id}"
     with app.app_context():
         contact = db.session.get(Contact, contact_id)
         assert contact.emails == ["dana@x.example"]
         assert contact.rating == "warm"
+
+
+def test_an_htmx_contact_save_loads_the_whole_contact_page(as_alice, app, alice):
+    _, contact_id = add_capture(app, alice, name="Dana")
+    response = as_alice.post(
+        f"/contacts/{contact_id}/edit",
+        data={"name": "Dana Diaz", "org": "", "title": "", "emails": "", "phones": "", "urls": ""},
+        headers={"HX-Request": "true"},
+    )
+    # Not a redirect htmx would follow inside its request and swap into the form.
+    assert response.status_code == 204
+    assert response.headers["HX-Redirect"] == f"/contacts/{contact_id}"
+    page = as_alice.get(f"/contacts/{contact_id}").get_data(as_text=True)
+    assert "Contact saved." in page and page.count("<h1>Dana Diaz</h1>") == 1
 
 
 def test_contact_edit_refuses_unsafe_links(as_alice, app, alice):

@@ -1,6 +1,6 @@
 """Contacts: the list, a page per person, editing who they are."""
 
-from flask import Blueprint, flash, redirect, request, url_for
+from flask import Blueprint, flash, request, url_for
 from flask_login import current_user, login_required
 
 from webapp.contacts.forms import ContactForm, lines
@@ -8,7 +8,7 @@ from webapp.contacts.matching import claim_handles, handles_for
 from webapp.contacts.models import Contact
 from webapp.contacts.queries import search_contacts
 from webapp.extensions import db
-from webapp.web import owned_or_404, render
+from webapp.web import owned_or_404, redirect_after_save, render
 
 bp = Blueprint("contacts", __name__, url_prefix="/contacts")
 
@@ -53,7 +53,7 @@ def edit(contact_id: int):
         claim_handles(contact, handles_for(contact.emails, contact.phones, contact.urls))
         db.session.commit()
         flash("Contact saved.", "success")
-        return redirect(url_for(".show", contact_id=contact.id))
+        return redirect_after_save(url_for(".show", contact_id=contact.id))
     status = 422 if form.errors else 200
     return render(
         "contacts/edit.html", "contacts/_form.html", status=status, form=form, contact=contact
