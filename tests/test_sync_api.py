@@ -392,7 +392,7 @@ def test_edits_from_phone_and_laptop_merge_per_field_with_history(
         "note": "Met at the booth. Wants the migration write-up.",
     }
     response = as_alice.post(f"/captures/{encounter.id}/edit", data=form)
-    assert response.status_code == 302
+    assert response.status_code == 303
     # Offline, the phone edited the note and the title from its stale copy (older than the laptop).
     edit = upsert(
         capture_id,
