@@ -5,6 +5,7 @@ import logging
 from flask import Flask, Response
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, scoped_session
 
 from webapp.extensions import db
 
@@ -20,6 +21,30 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def track_in_transaction(session: Session | scoped_session, key: str, value: object) -> None:
+    """Keep value in session.info[key] with the (nested) transaction it was written in."""
+    if isinstance(session, scoped_session):
+        session = session()
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault(key, []).append((transaction, value))
+
+
+def drop_rolled_back(session: Session, key: str, rolled_back) -> list:
+    """Forget what was tracked under key in rolled_back or a savepoint inside it; return it.
+
+    For "after_soft_rollback" listeners: what a rolled-back savepoint wrote is gone, what
+    its parent and siblings wrote stays tracked.
+    """
+    kept, dropped = [], []
+    for transaction, value in session.info.get(key, []):
+        ancestor = transaction
+        while ancestor is not None and ancestor is not rolled_back:
+            ancestor = ancestor.parent
+        (kept if ancestor is None else dropped).append((transaction, value))
+    session.info[key] = kept
+    return [value for _, value in dropped]
 
 
 def checkpoint_after(response: Response) -> Response:

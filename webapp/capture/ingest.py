@@ -14,6 +14,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from webapp.capture.raw import fill_from_raw
 from webapp.contacts.matching import claim_handles, handles_for, owners_of
 from webapp.contacts.models import HOOK_TYPES, RATINGS, Contact, ContactHandle, Encounter, Hook
+from webapp.database import drop_rolled_back, track_in_transaction
 from webapp.db_types import new_uuid, utcnow
 from webapp.events.models import Event
 from webapp.extensions import db
@@ -236,29 +237,16 @@ def _insert_returning(model: type, rows: list[dict]) -> list:
     objects = list(
         db.session.scalars(insert(model).returning(model, sort_by_parameter_order=True), rows)
     )
-    session = db.session()
-    transaction = session.get_nested_transaction() or session.get_transaction()
-    session.info.setdefault(_BULK, []).append((transaction, objects))
+    track_in_transaction(db.session, _BULK, objects)
     return objects
 
 
 @event.listens_for(Session, "after_soft_rollback")
 def _forget_rolled_back(session: Session, previous_transaction) -> None:
-    tracked = session.info.get(_BULK)
-    if not tracked:
-        return
-    kept = []
-    for transaction, objects in tracked:
-        ancestor = transaction
-        while ancestor is not None and ancestor is not previous_transaction:
-            ancestor = ancestor.parent
-        if ancestor is None:
-            kept.append((transaction, objects))
-            continue
+    for objects in drop_rolled_back(session, _BULK, previous_transaction):
         for obj in objects:
             if obj in session:
                 session.expunge(obj)
-    session.info[_BULK] = kept
 
 
 @event.listens_for(Session, "after_commit")

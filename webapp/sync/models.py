@@ -14,8 +14,9 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.orm import Mapped, Session, mapped_column, scoped_session
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from webapp.database import drop_rolled_back, track_in_transaction
 from webapp.db_types import UTCDateTime, utcnow
 from webapp.extensions import db
 
@@ -140,11 +141,7 @@ def touch_captures(session: Session, user_id: int, uuids: list[str], *, new: boo
     touched: dict[tuple[int, str], None] = session.info.setdefault(_TOUCHED, {})
     touched.update(dict.fromkeys((user_id, uuid) for uuid in uuids))
     if new:
-        if isinstance(session, scoped_session):
-            session = session()
-        transaction = session.get_nested_transaction() or session.get_transaction()
-        fresh = {(user_id, uuid) for uuid in uuids}
-        session.info.setdefault(_FRESH, []).append((transaction, fresh))
+        track_in_transaction(session, _FRESH, {(user_id, uuid) for uuid in uuids})
 
 
 def _fresh(session: Session) -> set[tuple[int, str]]:
@@ -153,17 +150,7 @@ def _fresh(session: Session) -> set[tuple[int, str]]:
 
 @event.listens_for(Session, "after_soft_rollback")
 def _forget_rolled_back_fresh(session: Session, previous_transaction) -> None:
-    tracked = session.info.get(_FRESH)
-    if not tracked:
-        return
-    kept = []
-    for transaction, keys in tracked:
-        ancestor = transaction
-        while ancestor is not None and ancestor is not previous_transaction:
-            ancestor = ancestor.parent
-        if ancestor is None:
-            kept.append((transaction, keys))
-    session.info[_FRESH] = kept
+    drop_rolled_back(session, _FRESH, previous_transaction)
 
 
 @event.listens_for(Session, "before_commit")
