@@ -137,6 +137,13 @@ def _kill(profile: Path) -> int:
     return killed
 
 
+def _phone(browser, pixel: dict, **options):
+    """Return a phone browser context that reaches only the local server, and a page in it."""
+    context = browser.new_context(**pixel, **options)
+    context.route("**/*", _local_only)
+    return context, context.new_page()
+
+
 def _login(page, live: Live, email: str) -> None:
     page.goto(f"{live.url}/login?next=/capture")
     page.get_by_label("Email").fill(email)
@@ -439,9 +446,7 @@ def test_retry_after_is_honoured(browser, pixel, live):
 def test_logout_warns_and_never_uploads_into_another_account(browser, pixel, live):
     fay = live.user("fay@example.com", "Fay Fox")
     gil = live.user("gil@example.com", "Gil Gomez")
-    context = browser.new_context(**pixel, service_workers="block")
-    context.route("**/*", _local_only)
-    page = context.new_page()
+    context, page = _phone(browser, pixel, service_workers="block")
     _login(page, live, "fay@example.com")
     context.set_offline(True)
     for name in ("One Person", "Two Person", "Three Person"):
@@ -488,9 +493,7 @@ def test_logout_warns_and_never_uploads_into_another_account(browser, pixel, liv
 
 def test_a_rejected_capture_needs_attention_and_is_never_dropped(browser, pixel, live):
     hal = live.user("hal@example.com", "Hal Holm")
-    context = browser.new_context(**pixel, service_workers="block")
-    context.route("**/*", _local_only)
-    page = context.new_page()
+    context, page = _phone(browser, pixel, service_workers="block")
     _login(page, live, "hal@example.com")
     # A change the phone's form would refuse, put in the outbox directly (an old app version).
     page.evaluate(
@@ -523,9 +526,7 @@ def test_a_badge_photo_follows_its_capture(browser, pixel, live, tmp_path):
     from webapp.capture.models import CapturePhoto
 
     ida = live.user("ida@example.com", "Ida Iles")
-    context = browser.new_context(**pixel, service_workers="block")
-    context.route("**/*", _local_only)
-    page = context.new_page()
+    context, page = _phone(browser, pixel, service_workers="block")
     _login(page, live, "ida@example.com")
     photo = tmp_path / "badge.png"
     Image.new("RGB", (64, 48), (200, 200, 200)).save(photo)
@@ -570,9 +571,7 @@ def test_discarding_a_rejected_new_capture_drops_its_badge_photo(browser, pixel,
     from PIL import Image
 
     kai = live.user("kai@example.com", "Kai Kern")
-    context = browser.new_context(**pixel, service_workers="block")
-    context.route("**/*", _local_only)
-    page = context.new_page()
+    context, page = _phone(browser, pixel, service_workers="block")
     photo_posts: list[str] = []
     page.on(
         "request",
@@ -628,9 +627,7 @@ def test_a_discarded_rejected_edit_keeps_the_photo_of_a_capture_the_server_has(
     from webapp.capture.models import CapturePhoto
 
     lea = live.user("lea@example.com", "Lea Lund")
-    context = browser.new_context(**pixel, service_workers="block")
-    context.route("**/*", _local_only)
-    page = context.new_page()
+    context, page = _phone(browser, pixel, service_workers="block")
     _login(page, live, "lea@example.com")
     photo = tmp_path / "badge.png"
     Image.new("RGB", (64, 48), (120, 120, 120)).save(photo)
@@ -673,9 +670,7 @@ def test_a_discarded_rejected_edit_keeps_the_photo_of_a_capture_the_server_has(
 
 def test_a_new_version_waits_until_the_user_reloads(browser, pixel, live):
     live.user("gus@example.com", "Gus Gray")
-    context = browser.new_context(**pixel)
-    context.route("**/*", _local_only)
-    page = context.new_page()
+    context, page = _phone(browser, pixel)
     _login(page, live, "gus@example.com")
     _wait_controlled(page)
     version = """() => new Promise((resolve) => {
@@ -710,9 +705,7 @@ def test_a_new_version_waits_until_the_user_reloads(browser, pixel, live):
 
 def test_a_network_that_never_answers_falls_back_to_the_cached_page(browser, pixel, live):
     live.user("kim@example.com", "Kim Kerr")
-    context = browser.new_context(**pixel)
-    context.route("**/*", _local_only)
-    page = context.new_page()
+    context, page = _phone(browser, pixel)
     _login(page, live, "kim@example.com")
     _wait_controlled(page)
     _wait_cached(page, {"/today"})
@@ -730,9 +723,7 @@ def test_a_network_that_never_answers_falls_back_to_the_cached_page(browser, pix
 
 def test_batches_hold_at_most_200_changes_and_413_splits_them(browser, pixel, live):
     live.user("lou@example.com", "Lou Lund")
-    context = browser.new_context(**pixel, service_workers="block")
-    context.route("**/*", _local_only)
-    page = context.new_page()
+    context, page = _phone(browser, pixel, service_workers="block")
     _login(page, live, "lou@example.com")
     sizes: list[int] = []
     limit = {"max": 1000}

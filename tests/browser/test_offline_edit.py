@@ -22,6 +22,7 @@ from tests.browser.test_offline import (
     _capture,
     _local_only,
     _login,
+    _phone,
     _status,
     _wait_controlled,
     expect,
@@ -101,9 +102,7 @@ def _tombstones(live: Live, user_id: int) -> set[str]:
 def test_offline_edits_and_deletes_upload_once_and_merge(browser, pixel, live):
     """Edit and delete a waiting and an uploaded capture with no network; the laptop edits too."""
     nia = live.user("nia@example.com", "Nia Nord")
-    context = browser.new_context(**pixel)
-    context.route("**/*", _local_only)
-    page = context.new_page()
+    context, page = _phone(browser, pixel)
     posts = _sync_posts(page)
     _login(page, live, "nia@example.com")
     _wait_controlled(page)
@@ -274,9 +273,7 @@ def test_offline_edits_and_deletes_upload_once_and_merge(browser, pixel, live):
 def test_a_capture_whose_upload_answer_was_lost_is_deleted_on_the_server_too(browser, pixel, live):
     """The phone cannot know the server has it: the deletion is sent, never just dropped."""
     lia = live.user("lia@example.com", "Lia Lang")
-    context = browser.new_context(**pixel, service_workers="block")
-    context.route("**/*", _local_only)
-    page = context.new_page()
+    context, page = _phone(browser, pixel, service_workers="block")
     _login(page, live, "lia@example.com")
     answers = {"lost": 0}
 
@@ -339,9 +336,7 @@ def _put_in_outbox(page, entry: dict) -> None:
 def test_needs_attention_retry_sends_again_and_edit_fixes(browser, pixel, live):
     """Retry re-sends a rejected change under a new id; Edit fixes what Retry cannot."""
     max_ = live.user("max@example.com", "Max Mohr")
-    context = browser.new_context(**pixel)
-    context.route("**/*", _local_only)
-    page = context.new_page()
+    context, page = _phone(browser, pixel)
     posts = _sync_posts(page)
     _login(page, live, "max@example.com")
     _wait_controlled(page)
@@ -435,9 +430,7 @@ def test_needs_attention_retry_sends_again_and_edit_fixes(browser, pixel, live):
 def test_a_background_sync_event_uploads_what_waits(browser, pixel, live):
     """The worker's "sync" event alone makes the page upload (Chromium's Background Sync)."""
     ona = live.user("ona@example.com", "Ona Ott")
-    context = browser.new_context(**pixel)
-    context.route("**/*", _local_only)
-    page = context.new_page()
+    context, page = _phone(browser, pixel)
     _login(page, live, "ona@example.com")
     _wait_controlled(page)
     expect(_status(page)).to_have_text("All captures uploaded")
