@@ -305,7 +305,7 @@ export function wireToday(outbox) {
       deleteButton.dataset.armed = "1";
       deleteButton.textContent = "Tap again to delete";
       deleteHint.textContent = source.uploaded
-        ? `${label} will be deleted from Hookline on all your devices (the contact stays).`
+        ? `${label} will be deleted from Hookline on all your devices, with any follow-up you have not edited.`
         : `${label} will be deleted.`;
       deleteHint.hidden = false;
       return;
