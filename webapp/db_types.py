@@ -1,5 +1,7 @@
 """Column types and helpers shared by the models."""
 
+import os
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -13,8 +15,16 @@ def utcnow() -> datetime:
 
 
 def new_uuid() -> str:
-    """Return a new random UUID as text."""
-    return str(uuid.uuid4())
+    """Return a new time-ordered UUID (version 7, RFC 9562) as text.
+
+    The millisecond comes first and 74 random bits follow, so ids made one after another
+    sort together: a unique index on them takes its new entries at one end instead of on a
+    random page each (the phone makes its capture and change ids the same way).
+    """
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = value & ~(0xF << 76) | 0x7 << 76  # version 7
+    value = value & ~(0x3 << 62) | 0x2 << 62  # the RFC 4122 / 9562 variant
+    return str(uuid.UUID(int=value))
 
 
 class UTCDateTime(TypeDecorator):
