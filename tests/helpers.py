@@ -3,7 +3,8 @@
 from flask import Flask
 
 from webapp.auth.models import User
-from webapp.capture.ingest import CaptureData, HookData, record_capture
+from webapp.capture.ingest import CaptureData, HookData
+from webapp.capture.store import record_capture
 from webapp.events.models import Event
 from webapp.extensions import db
 

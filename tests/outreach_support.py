@@ -11,7 +11,8 @@ from email.message import EmailMessage
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
 
-from webapp.capture.ingest import CaptureData, HookData, record_capture
+from webapp.capture.ingest import CaptureData, HookData
+from webapp.capture.store import record_capture
 from webapp.events.models import Event
 from webapp.extensions import db
 from webapp.mail import MailSettings

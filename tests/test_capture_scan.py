@@ -8,9 +8,10 @@ from sqlalchemy import func, select
 from tests import fakecam
 from tests.helpers import add_capture
 from webapp.badges import BadgeError
-from webapp.capture.ingest import CaptureData, record_capture
+from webapp.capture.ingest import CaptureData
 from webapp.capture.models import CapturePhoto
 from webapp.capture.photos import MAX_PHOTO_BYTES, PhotoError, check_photo
+from webapp.capture.store import record_capture
 from webapp.contacts.models import Contact, Encounter
 from webapp.extensions import db
 

@@ -4,8 +4,9 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.helpers import add_capture, add_event
-from webapp.capture.ingest import CaptureData, HookData, record_capture
+from webapp.capture.ingest import CaptureData, HookData
 from webapp.capture.photos import check_photo, keep_photo
+from webapp.capture.store import record_capture
 from webapp.contacts.merge import MergeError, contact_references, merge_contacts
 from webapp.contacts.models import Contact, ContactHandle, Encounter, Hook
 from webapp.extensions import db

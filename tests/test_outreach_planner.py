@@ -6,13 +6,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from webapp.capture.ingest import (
-    CaptureData,
-    HookData,
-    forget_capture,
-    record_capture,
-    update_capture,
-)
+from webapp.capture.ingest import CaptureData, HookData, forget_capture, update_capture
+from webapp.capture.store import record_capture
 from webapp.contacts.models import Contact, ContactHandle, Encounter
 from webapp.events.models import Event
 from webapp.extensions import db

@@ -6,10 +6,13 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from tests.test_sync_api import DEVICE, T0, new_id, push, statuses, token_for, upsert
-from webapp.capture.ingest import CaptureData, HookData, record_capture, record_captures
+from webapp.capture.ingest import CaptureData, HookData
+from webapp.capture.store import record_capture, record_captures
 from webapp.contacts.models import Contact, ContactHandle, Encounter, Hook
+from webapp.events.models import Event
 from webapp.extensions import db
-from webapp.outreach.models import Draft
+from webapp.outreach import planner
+from webapp.outreach.models import Draft, Introduction, UserTemplate
 from webapp.sync import service
 from webapp.sync.models import ChangeRecord, SyncLog, touch_captures
 
@@ -82,17 +85,17 @@ def test_record_captures_refuses_the_whole_list_before_writing(app, alice):
 def test_a_failed_bulk_savepoint_falls_back_to_one_change_at_a_time(
     app, client, alice, alice_token, monkeypatch
 ):
-    real = service.record_captures
+    real = service.store_captures
     calls = []
 
     def racing(*args, **kwargs):
-        encounters = real(*args, **kwargs)
-        calls.append(len(encounters))
+        encounter_ids = real(*args, **kwargs)
+        calls.append(len(encounter_ids))
         if len(calls) == 1:  # as if a racing writer took a handle after our inserts
             raise IntegrityError("INSERT", {}, Exception("simulated race"))
-        return encounters
+        return encounter_ids
 
-    monkeypatch.setattr(service, "record_captures", racing)
+    monkeypatch.setattr(service, "store_captures", racing)
     changes = [
         upsert(
             name=f"Person {i}",
@@ -191,3 +194,111 @@ def test_a_rolled_back_new_capture_is_not_taken_as_unlogged(app, alice):
         encounter.note = "edited on the laptop"
         db.session.commit()
         assert len(_log_rows(encounter.uuid)) == 1
+
+
+HOOKS = [
+    {"type": "send_resource", "detail": "the write-up", "owed_by": "me"},
+    {"type": "meet", "detail": "next week", "owed_by": "me"},
+    {"type": "share_lead", "detail": "a hiring manager", "owed_by": "them"},
+]
+
+
+def _drafts(app: Flask, user_id: int) -> list[dict]:
+    with app.app_context():
+        drafts = db.session.scalars(
+            select(Draft).where(Draft.user_id == user_id).order_by(Draft.id)
+        ).all()
+        return [
+            {
+                "contact": d.contact_id,
+                "kind": d.kind,
+                "to": d.to_email,
+                "subject": d.subject,
+                "body": d.body,
+                "side_note": d.side_note,
+                "missing": d.missing,
+                "hooks": d.hook_ids,
+                "due_at": d.due_at,
+                "slot_at": d.slot_at,
+                "event": d.event_id,
+            }
+            for d in drafts
+        ]
+
+
+def _hook_ids(app: Flask, capture_id: str) -> dict[str, int]:
+    with app.app_context():
+        encounter = db.session.scalar(select(Encounter).where(Encounter.uuid == capture_id))
+        return {hook.type: hook.id for hook in encounter.hooks}
+
+
+def test_drafts_composed_before_the_transaction_are_those_it_would_compose(
+    app, client, alice, alice_token, monkeypatch
+):
+    with app.app_context():
+        event = Event(user_id=alice, name="Web Summit", starts_on=T0.date())
+        db.session.add(event)
+        db.session.commit()
+        event_id, event_uuid = event.id, event.uuid
+    ahead = upsert(
+        email="ada@example.com", note="graph databases", hooks=HOOKS, event_id=event_uuid
+    )
+    assert statuses(push(client, alice_token, [ahead])) == ["applied"]
+    composed_ahead = _drafts(app, alice)
+    # The same capture of another person, with the drafts composed inside the transaction.
+    monkeypatch.setattr(planner.Inputs, "still_current", lambda self: False)
+    inside = upsert(
+        email="bo@example.com", note="graph databases", hooks=HOOKS, event_id=event_uuid
+    )
+    inside["data"]["name"] = ahead["data"]["name"]
+    assert statuses(push(client, alice_token, [inside])) == ["applied"]
+    composed_inside = _drafts(app, alice)[len(composed_ahead) :]
+    assert [d["kind"] for d in composed_ahead] == ["email", "nudge"]
+    assert {d["event"] for d in composed_ahead} == {event_id}
+    ids_ahead, ids_inside = _hook_ids(app, ahead["id"]), _hook_ids(app, inside["id"])
+    assert composed_ahead[0]["hooks"] == sorted([ids_ahead["send_resource"], ids_ahead["meet"]])
+    assert composed_ahead[1]["hooks"] == [ids_ahead["share_lead"]]
+    assert composed_inside[0]["hooks"] == sorted([ids_inside["send_resource"], ids_inside["meet"]])
+    for a, b in zip(composed_ahead, composed_inside, strict=True):
+        assert a.pop("contact") != b.pop("contact")
+        assert (a.pop("to"), b.pop("to")) == ("ada@example.com", "bo@example.com")
+        a.pop("hooks"), b.pop("hooks")
+        assert a == b
+    assert "Web Summit" in composed_ahead[0]["body"] and composed_ahead[0]["slot_at"]
+
+
+def test_a_template_saved_while_a_batch_waits_for_the_lock_is_used(
+    app, client, alice, alice_token, monkeypatch
+):
+    """Drafts are composed before the write lock; if the laptop saves a template meanwhile
+    (which re-plans every waiting draft), the batch's drafts are composed again inside."""
+    real = service.prepare_batch
+
+    def then_the_laptop_saves_a_template(*args, **kwargs):
+        prepared = real(*args, **kwargs)
+        template = UserTemplate(
+            user_id=alice, key="send_resource.subject", text="Here it is: {resource_title}"
+        )
+        db.session.add(template)
+        db.session.commit()
+        return prepared
+
+    monkeypatch.setattr(service, "prepare_batch", then_the_laptop_saves_a_template)
+    hook = [{"type": "send_resource", "detail": "the write-up", "owed_by": "me"}]
+    change = upsert(email="ada@example.com", hooks=hook)
+    assert statuses(push(client, alice_token, [change])) == ["applied"]
+    assert [d["subject"] for d in _drafts(app, alice)] == ["Here it is: the write-up"]
+
+
+def test_an_introduction_hook_is_planned_inside_the_transaction(app, client, alice, alice_token):
+    with app.app_context():
+        record_capture(alice, CaptureData(name="Priya Shah", email="priya@example.com"))
+        db.session.commit()
+    intro = [{"type": "introduce", "detail": "Priya Shah", "owed_by": "me"}]
+    change = upsert(name="Sam Lee", email="sam@example.com", hooks=intro)
+    assert statuses(push(client, alice_token, [change])) == ["applied"]
+    with app.app_context():
+        kinds = db.session.scalars(select(Draft.kind).where(Draft.user_id == alice)).all()
+        introduction = db.session.scalar(select(Introduction))
+        assert sorted(kinds) == ["email", "intro_ask"]
+        assert introduction.b.name == "Priya Shah" and introduction.a.name == "Sam Lee"

@@ -1,15 +1,25 @@
 """Database engine settings that SQLAlchemy does not apply by itself."""
 
+import fcntl
 import logging
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from flask import Flask, Response
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from flask import Flask
+from sqlalchemy import Table, event
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, scoped_session
 
+from webapp.bulk import select_rows
 from webapp.extensions import db
 
 logger = logging.getLogger(__name__)
+
+#: Pages in the WAL at which a commit checkpoints itself (SQLite's default is 1,000).
+WAL_AUTOCHECKPOINT_PAGES = 20000
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -20,6 +30,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # WAL lets the phone's sync write while the laptop reads; NORMAL is durable in WAL mode.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # WalCheckpointer copies the WAL after commits; this is the backstop should it fall
+    # behind (a commit that finds more pages than this checkpoints them itself).
+    cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
     cursor.close()
 
 
@@ -47,28 +60,158 @@ def drop_rolled_back(session: Session, key: str, rolled_back) -> list:
     return [value for _, value in dropped]
 
 
-def checkpoint_after(response: Response) -> Response:
-    """On SQLite, copy the WAL into the database once the response has gone out.
+def allocate_ids(connection: Connection, counts: dict[Table, int]) -> dict[Table, list[int]]:
+    """Reserve primary keys for rows about to be inserted, with one query for every table.
 
-    SQLite checkpoints inside the commit that pushes the WAL past 1,000 pages, so every
-    few sync batches one phone waited for a whole checkpoint (a 20-capture batch writes
-    about 130 pages: every index on a random UUID takes a page per row). A PASSIVE
-    checkpoint after each batch's response copies only that batch's pages, never waits
-    for readers or writers, and keeps the WAL short, so commits no longer checkpoint.
+    Rows inserted with their ids known need no RETURNING: SQLite cannot return the ids of
+    an INSERT of many rows in a guaranteed order, so without this every row of a table
+    with no other unique column took a statement of its own. PostgreSQL takes the ids from
+    the tables' sequences. On SQLite the ids follow the largest one in use, which is what
+    SQLite itself would pick; the caller must already hold the write lock (BEGIN IMMEDIATE,
+    or an earlier write in the transaction), so no other writer can take them meanwhile.
     """
-    engine = db.engine
-    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
-        return response
+    wanted = [(table, n) for table, n in counts.items() if n > 0]
+    if not wanted:
+        return {table: [] for table in counts}
+    # Table names from the models' metadata and counts as integers: nothing from input.
+    if connection.dialect.name == "postgresql":
+        ids = "SELECT array_agg(nextval(pg_get_serial_sequence('{}', 'id')))"
+        ids += " FROM generate_series(1, {})"
+        parts = [f"({ids.format(table.name, int(n))})" for table, n in wanted]
+        (row,) = select_rows(connection, "SELECT " + ", ".join(parts))  # noqa: S608
+        found = {table: sorted(ids) for (table, _n), ids in zip(wanted, row, strict=True)}
+    else:
+        parts = [f"(SELECT max(id) FROM {table.name})" for table, _n in wanted]  # noqa: S608
+        (row,) = select_rows(connection, "SELECT " + ", ".join(parts))  # noqa: S608
+        found = {
+            table: list(range((top or 0) + 1, (top or 0) + 1 + n))
+            for (table, n), top in zip(wanted, row, strict=True)
+        }
+    return {table: found.get(table, []) for table in counts}
 
-    def checkpoint() -> None:
-        try:
-            with engine.connect() as connection:
-                connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-        except Exception:  # an optimization only: the commit-time checkpoint still works
-            logger.warning("WAL checkpoint after a sync batch failed", exc_info=True)
 
-    response.call_on_close(checkpoint)
-    return response
+class Busy(Exception):
+    """The database stayed locked for longer than the caller will wait."""
+
+
+def _writer_lock_path(engine: Engine) -> str | None:
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    return f"{path}-writer.lock" if path and path != ":memory:" else None
+
+
+@contextmanager
+def writer_turn(timeout_ms: int, engine: Engine | None = None) -> Iterator[None]:
+    """On a SQLite file, queue this host's writers on a file lock that hands over at once.
+
+    SQLite's own busy handler sleeps in steps growing to 100 ms, so a waiting writer
+    usually sleeps through the moment the database is free, and under load the database
+    idles between batches. Waiting here instead (a 2 ms poll of flock) hands the write
+    lock over almost immediately; SQLite's busy timeout stays as the backstop for writers
+    that do not take this lock (the laptop's forms, the CLI). Raises Busy after timeout_ms.
+    """
+    path = _writer_lock_path(engine or db.engine)
+    if path is None:
+        yield
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + timeout_ms / 1000
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise Busy("database busy") from None
+                time.sleep(0.002)
+        yield
+    finally:
+        os.close(fd)  # closing the file releases the lock
+
+
+class WalCheckpointer:
+    """Copy a SQLite file's WAL into the database from a background thread, after commits.
+
+    Left to itself, SQLite checkpoints inside the commit that takes the WAL past
+    wal_autocheckpoint pages: that writer, and every writer queued behind it, waits for a
+    whole checkpoint and its two fsyncs (a 20-capture sync batch writes ~100-170 pages, so
+    every ~8th batch did). Run after each response instead, a checkpoint held its worker
+    ~4-5 ms, mostly waiting for fsync, before it could take the next request. Here one
+    thread per process does it, woken by commits and pausing PAUSE seconds first so that
+    one checkpoint covers the commits that arrive meanwhile; sqlite3 releases the GIL
+    while it copies and syncs, so requests go on beside it.
+
+    A checkpoint that runs beside writers never finishes the WAL, and SQLite starts the
+    WAL file afresh only once a checkpoint has copied all of it, so under steady load the
+    file would grow for as long as the load lasts. Once it holds more than RESET_AT
+    frames, the thread takes the writers' turn (writer_turn) for one more checkpoint,
+    which then has only the last few commits to copy; the next writer starts the WAL
+    from the beginning. The thread ends after IDLE seconds without a commit and the next
+    commit starts another. wal_autocheckpoint (see _sqlite_pragmas) stays as a backstop.
+    """
+
+    PAUSE = 0.2
+    IDLE = 10.0
+    RESET_AT = 4000
+    TURN_TIMEOUT_MS = 1000
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._pid = 0
+
+    def poke(self) -> None:
+        """Ask for a checkpoint soon; start the thread if this process has none running."""
+        with self._lock:
+            if self._thread is None or self._pid != os.getpid():
+                self._pid = os.getpid()  # a forked worker inherits no threads
+                self._stop = threading.Event()
+                self._thread = threading.Thread(
+                    target=self._run, args=(self._stop,), name="wal-checkpoint", daemon=True
+                )
+                self._thread.start()
+        self._wake.set()
+
+    def stop(self) -> None:
+        """End the thread, waiting for a checkpoint under way (the engine is being disposed)."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+            self._stop.set()
+        self._wake.set()
+        if thread is not None and self._pid == os.getpid():
+            thread.join(timeout=5)
+
+    def _run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            if not self._wake.wait(self.IDLE):
+                with self._lock:
+                    if not self._wake.is_set() and self._thread is threading.current_thread():
+                        self._thread = None
+                        return
+                continue
+            self._wake.clear()
+            if stop.wait(self.PAUSE):
+                return
+            try:
+                frames = self.checkpoint()
+                if frames > self.RESET_AT:
+                    with writer_turn(self.TURN_TIMEOUT_MS, self.engine):
+                        self.checkpoint()
+            except Busy:
+                pass  # writers kept the turn: try again after the next commit
+            except Exception:  # an optimization only: SQLite's own checkpoints still work
+                logger.warning("WAL checkpoint failed", exc_info=True)
+
+    def checkpoint(self) -> int:
+        """Run one PASSIVE checkpoint; return how many frames the WAL held."""
+        with self.engine.connect() as connection:
+            _busy, frames, _copied = connection.exec_driver_sql(
+                "PRAGMA wal_checkpoint(PASSIVE)"
+            ).one()
+        return frames
 
 
 def configure(app: Flask) -> None:
@@ -99,3 +242,7 @@ def init_app(app: Flask) -> None:
         if engine.dialect.name == "sqlite" and not getattr(engine, "_hookline_pragmas", False):
             event.listen(engine, "connect", _sqlite_pragmas)
             engine._hookline_pragmas = True  # type: ignore[attr-defined]
+            if engine.url.database not in (None, "", ":memory:"):
+                checkpointer = WalCheckpointer(engine)
+                event.listen(engine, "commit", lambda _connection: checkpointer.poke())
+                event.listen(engine, "engine_disposed", lambda _engine: checkpointer.stop())

@@ -4,7 +4,8 @@ from datetime import date, timedelta
 
 from webapp.auth.models import User
 from webapp.auth.service import create_user, find_user
-from webapp.capture.ingest import CaptureData, HookData, record_capture
+from webapp.capture.ingest import CaptureData, HookData
+from webapp.capture.store import record_capture
 from webapp.db_types import utcnow
 from webapp.events.models import Event
 from webapp.extensions import db

@@ -4,9 +4,10 @@ from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 
 from webapp.capture.forms import CaptureForm
-from webapp.capture.ingest import record_capture, update_capture
+from webapp.capture.ingest import update_capture
 from webapp.capture.photo_views import photo_for_capture
 from webapp.capture.photos import PhotoError, keep_photo
+from webapp.capture.store import record_capture
 from webapp.contacts.models import Encounter
 from webapp.contacts.queries import encounters_at
 from webapp.extensions import db

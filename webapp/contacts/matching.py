@@ -7,9 +7,10 @@ attaches to that contact.
 
 import re
 
-from sqlalchemy import select, union_all
+from sqlalchemy import select
 
 from webapp.badges import linkedin_handle
+from webapp.bulk import select_rows
 from webapp.contacts.models import Contact, ContactHandle
 from webapp.extensions import db
 
@@ -52,15 +53,12 @@ def owners_of(user_id: int, handles: list[tuple[str, str]]) -> dict[tuple[str, s
         by_kind.setdefault(kind, set()).add(value)
     if not by_kind:
         return {}
-    parts = [
-        select(ContactHandle.kind, ContactHandle.value, ContactHandle.contact_id).where(
-            ContactHandle.user_id == user_id,
-            ContactHandle.kind == kind,
-            ContactHandle.value.in_(values),
-        )
-        for kind, values in sorted(by_kind.items())
-    ]
-    rows = db.session.execute(parts[0] if len(parts) == 1 else union_all(*parts))
+    part = "SELECT kind, value, contact_id FROM contact_handles WHERE user_id = ? AND kind = ?"
+    params = []
+    for kind, values in sorted(by_kind.items()):
+        params += [user_id, kind, sorted(values)]
+    sql = " UNION ALL ".join([part + " AND value IN ?"] * len(by_kind))
+    rows = select_rows(db.session.connection(), sql, params)
     return {(kind, value): contact_id for kind, value, contact_id in rows}
 
 

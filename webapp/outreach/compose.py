@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 from webapp.outreach.schedule import format_slot
 
@@ -78,6 +79,7 @@ ADD_TIMES = "- [add two or three times that suit you]"
 SUBJECT_MAX = 200
 
 _TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}|\{[^{}]*\}|[{}]")
+_BLANK_LINES = re.compile(r"\n{3,}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
 _CONTROL_BUT_NEWLINE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x85\u2028\u2029]+")
 
@@ -144,6 +146,8 @@ class DraftText:
 
 def one_line(value: str) -> str:
     """Fold line breaks and control characters to single spaces, for names and subjects."""
+    if value.isprintable():  # no control character at all: the common case, without a regex
+        return value.strip()
     return _CONTROL.sub(" ", value).strip()
 
 
@@ -155,22 +159,35 @@ def multi_line(value: str) -> str:
 
 def render_template(template: str, values: Mapping[str, str]) -> str:
     """Fill {name} fields from values literally; leave anything else exactly as written."""
+    # Values are inserted verbatim and never scanned again.
+    return "".join(
+        str(values[name]) if name is not None and name in values else text
+        for text, name in _pieces(template)
+    )
 
-    def replace(match: re.Match[str]) -> str:
+
+@lru_cache(maxsize=1024)
+def _pieces(template: str) -> tuple[tuple[str, str | None], ...]:
+    """Split a template into its text and {name} fields, once per distinct template.
+
+    Each piece is (text, name): name is None for plain text (with {{ and }} already turned
+    into braces). Unknown names and anything fancier ({a.b}, {a:>9}, stray braces) keep
+    their text, so the user sees the mistake in the draft; validate_template names it.
+    """
+    pieces: list[tuple[str, str | None]] = []
+    position = 0
+    for match in _TOKEN.finditer(template):
+        if match.start() > position:
+            pieces.append((template[position : match.start()], None))
         text = match.group(0)
-        if text == "{{":
-            return "{"
-        if text == "}}":
-            return "}"
-        name = match.group(1)
-        if name is not None and name in values:
-            return str(values[name])
-        # Unknown names and anything fancier ({a.b}, {a:>9}, stray braces) stay visible so the
-        # user sees the mistake in the draft; validate_template names it in the editor.
-        return text
-
-    # re.sub with a function inserts the returned text verbatim: values are never re-scanned.
-    return _TOKEN.sub(replace, template)
+        if text in ("{{", "}}"):
+            pieces.append((text[0], None))
+        else:
+            pieces.append((text, match.group(1)))
+        position = match.end()
+    if position < len(template):
+        pieces.append((template[position:], None))
+    return tuple(pieces)
 
 
 def validate_template(template: str, allowed: frozenset[str] = PLACEHOLDERS) -> list[str]:
@@ -259,7 +276,7 @@ def _template(templates: Mapping[str, str] | None, key: str) -> str:
 def _tidy(text: str) -> str:
     """Strip trailing spaces and collapse the blank lines left by empty optional values."""
     lines = [line.rstrip() for line in text.split("\n")]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
 def _subject(text: str) -> str:

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from flask import current_app, has_app_context
-from sqlalchemy import insert, inspect, select
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from webapp.auth.models import User
+from webapp.bulk import insert_rows, select_rows
 from webapp.contacts.models import HOOK_TYPES, Contact, Encounter, Hook
 from webapp.db_types import utcnow
 from webapp.extensions import db
@@ -122,25 +125,8 @@ def user_templates(user_id: int) -> dict[str, str]:
     return {key: text for key, text in rows}
 
 
-_DRAFT_COLUMNS = inspect(Draft).column_attrs
-
-
 def _scope(event_id: int | None) -> str:
     return f"event:{event_id}" if event_id else "event:none"
-
-
-def _new_draft(user, contact, event, kind: str, due) -> Draft:
-    """Return a new queued draft of kind for contact at event (None: no event), due at due."""
-    event_id = event.id if event else None
-    return Draft(
-        user_id=user.id,
-        contact_id=contact.id,
-        event_id=event_id,
-        scope=_scope(event_id),
-        kind=kind,
-        due_at=due,
-        status="queued",
-    )
 
 
 def _joined(values: Iterable[str]) -> str:
@@ -157,20 +143,98 @@ def plan_encounter(encounter: Encounter) -> None:
     plan_contact_event(encounter.user_id, encounter.contact_id, encounter.event_id)
 
 
+@dataclass(frozen=True)
+class Profile:
+    """What composing and scheduling drafts reads of the user (a User has the same names)."""
+
+    id: int
+    name: str
+    email: str
+    headline: str
+    company: str
+    timezone: str
+    morning_hour: int
+
+
+class ResourceRow(NamedTuple):
+    """A resource as planning reads it (a Resource has the same names)."""
+
+    id: int
+    title: str
+    url: str
+    why: str
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What composing a user's drafts reads besides the captures: profile, templates, resources."""
+
+    user: Profile
+    templates: dict[str, str]
+    resources: tuple[ResourceRow, ...]
+
+    def still_current(self) -> bool:
+        """Tell whether the templates and resources are still those composed with.
+
+        For drafts composed before the write transaction (compose_new): saving a template
+        or a resource re-plans every waiting draft (replan_open), so drafts composed from
+        the previous text must not be queued after that has run.
+        """
+        return _templates_and_resources(self.user.id) == (self.templates, self.resources)
+
+
+def _templates_and_resources(user_id: int) -> tuple[dict[str, str], tuple[ResourceRow, ...]]:
+    """Return the user's templates and resources (by id), with one plain statement."""
+    rows = select_rows(
+        db.session.connection(),
+        "SELECT 'resource', id, title, url, why FROM resources WHERE user_id = ?"
+        " UNION ALL SELECT 'template', NULL, \"key\", text, NULL FROM user_templates"
+        " WHERE user_id = ?",
+        [user_id, user_id],
+    )
+    templates = {key: text for kind, _id, key, text, _why in rows if kind == "template"}
+    resources = sorted(ResourceRow(*row[1:]) for row in rows if row[0] == "resource")
+    return templates, tuple(resources)
+
+
+def planning_inputs(user_id: int) -> Inputs:
+    """Load what composing the user's drafts reads, with two plain statements."""
+    (profile,) = select_rows(
+        db.session.connection(),
+        "SELECT id, name, email, headline, company, timezone, morning_hour FROM users WHERE id = ?",
+        [user_id],
+    )
+    templates, resources = _templates_and_resources(user_id)
+    return Inputs(user=Profile(*profile), templates=templates, resources=resources)
+
+
+def compose_new(inputs: Inputs, encounters: Sequence) -> list[dict]:
+    """Return the new drafts for a person first met in these captures, without a query.
+
+    The captures need what _plan_loaded reads (happened_at, note, offer, contact, event,
+    hooks); an introduction hook needs the database (finding the other person), so a
+    person with one must be planned by plan_many instead. The rows carry the ids found on
+    the contact and hooks given; plan_many(ready=...) inserts them.
+    """
+    ctx = _Context(inputs.user.id, bulk=True, inputs=inputs)
+    _plan_loaded(ctx, sorted(encounters, key=lambda e: (e.happened_at, e.id)), [])
+    return ctx.pending
+
+
 class _Context:
     """What planning needs of a user, loaded once per call however many people it covers."""
 
-    def __init__(self, user_id: int, bulk: bool = False) -> None:
+    def __init__(self, user_id: int, bulk: bool = False, inputs: Inputs | None = None) -> None:
         self.user_id = user_id
         #: bulk: new drafts wait in `pending` and are inserted with one statement (flush()).
         self.bulk = bulk
-        self.pending: list[Draft] = []
-        self._user: User | None = None
-        self._templates: dict[str, str] | None = None
-        self._resources: list[Resource] | None = None
+        self.pending: list[dict] = []
+        self._user: User | Profile | None = inputs.user if inputs else None
+        self._templates: dict[str, str] | None = inputs.templates if inputs else None
+        self._resources: list | None = list(inputs.resources) if inputs else None
 
     @property
-    def user(self) -> User:
+    def user(self) -> User | Profile:
         if self._user is None:
             self._user = db.session.get(User, self.user_id)
         return self._user
@@ -182,35 +246,43 @@ class _Context:
         return self._templates
 
     @property
-    def resources(self) -> list[Resource]:
+    def resources(self) -> list[Resource | ResourceRow]:
         if self._resources is None:
             query = select(Resource).where(Resource.user_id == self.user_id)
             self._resources = list(db.session.scalars(query))
         return self._resources
 
-    def insert(self, draft: Draft) -> None:
-        """Add a new draft; the unique constraint is the last word on duplicates.
+    def add_new(self, contact_id: int, event_id: int | None, kind: str, due, values: dict) -> None:
+        """Queue a new draft of kind for a person at an event (None: no event), due at due.
 
-        No savepoint (it would cost a flush per capture): if two requests plan the same new
-        draft at the same instant, the loser's statement fails with IntegrityError; the sync
+        The unique constraint is the last word on duplicates, and there is no savepoint
+        (it would cost a flush per capture): if two requests plan the same new draft at
+        the same instant, the loser's statement fails with IntegrityError; the sync
         endpoint retries its batch once, and the retry finds and updates the winner's row.
         """
+        row = {
+            "user_id": self.user_id,
+            "contact_id": contact_id,
+            "event_id": event_id,
+            "scope": _scope(event_id),
+            "kind": kind,
+            "due_at": due,
+            "status": "queued",
+            **values,
+        }
         if self.bulk:
-            self.pending.append(draft)
+            self.pending.append(row)
         else:
-            db.session.add(draft)
+            db.session.add(Draft(**row))
 
     def flush(self) -> None:
-        """Insert the pending new drafts with one statement (they do not join the session)."""
-        if not self.pending:
-            return
-        columns = [attr.key for attr in _DRAFT_COLUMNS]
-        rows = [
-            {key: draft.__dict__[key] for key in columns if key in draft.__dict__}
-            for draft in self.pending
-        ]
+        """Insert the pending new drafts, one statement per set of columns given."""
+        groups: dict[tuple[str, ...], list[dict]] = {}
+        for row in self.pending:
+            groups.setdefault(tuple(row), []).append(row)
         self.pending = []
-        db.session.execute(insert(Draft), rows)
+        for rows in groups.values():
+            insert_rows(db.session.connection(), Draft.__table__, rows)
 
 
 def plan_contact_event(user_id: int, contact_id: int, event_id: int | None) -> None:
@@ -239,14 +311,17 @@ def plan_many(
     chunk: int = 500,
     *,
     complete: dict[tuple[int, int | None], list[Encounter]] | None = None,
+    ready: Sequence[dict] = (),
 ) -> None:
     """Plan many (contact, event) pairs at once, e.g. after an import: a few queries per chunk.
 
     complete: pairs whose every capture the caller holds (with hooks, contact and event
     loaded) and that have no drafts yet, e.g. people created by the same batch; they are
-    planned without reloading anything. New drafts are inserted with one statement.
+    planned without reloading anything. ready: new drafts composed in advance
+    (compose_new), as bulk.driver_row made them. New drafts are inserted with one statement.
     """
     ctx = _Context(user_id, bulk=True)
+    insert_rows(db.session.connection(), Draft.__table__, ready, ready=True)
     complete = complete or {}
     for encounters in complete.values():
         _plan_loaded(ctx, sorted(encounters, key=lambda e: (e.happened_at, e.id)), [])
@@ -326,17 +401,17 @@ def _plan_email(
         return
     if draft is not None and draft.status not in OPEN_STATUSES:
         return  # sent, skipped or being sent: never written again
-    contact = encounters[0].contact
-    event = encounters[0].event
-    due = schedule.first_morning_after(first, user.timezone, user.morning_hour)
-    if draft is None:
-        draft = _new_draft(user, contact, event, "email", due)
-    ids = sorted(h.id for h in mine)
-    if draft.edited:
+    if draft is not None and draft.edited:
         new = [h for h in mine if h.id not in set(draft.hook_ids or [])]
         note = "; ".join(h.label + (f": {h.detail}" if h.detail else "") for h in new)
         draft.side_note = f"Added after you edited this draft: {note}" if note else ""
         return
+    contact = encounters[0].contact
+    event = encounters[0].event
+    if draft is None:
+        due = schedule.first_morning_after(first, user.timezone, user.morning_hour)
+    else:
+        due = draft.due_at
     refs: dict[str, compose.Resource] = {}
     has_meet = False
     for hook in mine:
@@ -345,7 +420,7 @@ def _plan_email(
             if found is not None:
                 refs[str(hook.id)] = compose.Resource(found.title, found.url, found.why)
         has_meet = has_meet or hook.type == "meet"
-    slots = schedule.propose_slots(draft.due_at, user.timezone, CHAT_SLOTS) if has_meet else []
+    slots = schedule.propose_slots(due, user.timezone, CHAT_SLOTS) if has_meet else []
     text = compose.compose_draft(
         _person(contact),
         _me(user),
@@ -365,16 +440,22 @@ def _plan_email(
         "subject": text.subject,
         "body": text.body,
         "missing": list(text.missing),
-        "hook_ids": ids,
+        "hook_ids": sorted(h.id for h in mine),
         "side_note": "",
         "slot_at": slots[0] if slots else None,
     }
+    _write(ctx, draft, contact.id, event, "email", due, values)
+
+
+def _write(ctx: _Context, draft: Draft | None, contact_id: int, event, kind, due, values) -> None:
+    """Queue a new draft with values, or bring an existing one up to date with them."""
+    if draft is None:
+        ctx.add_new(contact_id, event.id if event else None, kind, due, values)
+        return
     for name, value in values.items():
         # Assign only what changed, so planning an unchanged capture writes nothing.
         if getattr(draft, name) != value:
             setattr(draft, name, value)
-    if draft.id is None:
-        ctx.insert(draft)
 
 
 def _plan_nudge(
@@ -404,9 +485,6 @@ def _plan_nudge(
         reminders.append(reminder.strip())
         messages.append(message.strip() or text.body)
         subject = subject or text.subject
-    if draft is None:
-        due = schedule.nudge_due(first, user.timezone, user.morning_hour)
-        draft = _new_draft(user, contact, event, "nudge", due)
     values = {
         "to_name": contact.name,
         "to_email": _email_of(contact),
@@ -416,11 +494,8 @@ def _plan_nudge(
         "side_note": "\n".join(reminders),
         "hook_ids": sorted(h.id for h in theirs),
     }
-    for name, value in values.items():
-        if getattr(draft, name) != value:
-            setattr(draft, name, value)
-    if draft.id is None:
-        ctx.insert(draft)
+    due = schedule.nudge_due(first, user.timezone, user.morning_hour) if draft is None else None
+    _write(ctx, draft, contact.id, event, "nudge", due, values)
 
 
 def _describe(contact: Contact) -> str:

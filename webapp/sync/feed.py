@@ -6,6 +6,7 @@ import binascii
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from webapp.bulk import select_rows
 from webapp.contacts.models import Encounter
 from webapp.extensions import db
 from webapp.sync.models import SyncLog, Tombstone
@@ -116,7 +117,9 @@ def changes_since(user_id: int, cursor: str | None, limit: int = DEFAULT_LIMIT) 
 
 def log_position(user_id: int) -> str:
     """Return the cursor of the user's latest change so far."""
-    last = db.session.scalar(
-        select(SyncLog.id).where(SyncLog.user_id == user_id).order_by(SyncLog.id.desc()).limit(1)
+    rows = select_rows(
+        db.session.connection(),
+        "SELECT id FROM sync_log WHERE user_id = ? ORDER BY id DESC LIMIT 1",
+        [user_id],
     )
-    return encode_cursor(last or 0)
+    return encode_cursor(rows[0][0] if rows else 0)

@@ -10,12 +10,12 @@ from sqlalchemy import (
     UniqueConstraint,
     delete,
     event,
-    insert,
     select,
     text,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from webapp.bulk import insert_rows
 from webapp.database import drop_rolled_back, track_in_transaction
 from webapp.db_types import UTCDateTime, utcnow
 from webapp.extensions import db
@@ -177,8 +177,9 @@ def _write_change_log(session: Session) -> None:
             connection.execute(
                 delete(SyncLog).where(SyncLog.user_id == user_id, SyncLog.capture_uuid.in_(logged))
             )
-        connection.execute(
-            insert(SyncLog),
+        insert_rows(
+            connection,
+            SyncLog.__table__,
             [{"user_id": user_id, "capture_uuid": uuid, "changed_at": now} for uuid in uuids],
         )
 

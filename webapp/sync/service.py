@@ -6,30 +6,28 @@ idempotency record, so one bad change never takes its neighbours down and a chan
 either applied with its record or not at all.
 """
 
-import fcntl
 import json
-import os
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections import Counter
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, insert, literal, select, union_all
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from webapp.bulk import driver_row, insert_rows, select_rows
 from webapp.capture.ingest import (
     CaptureData,
     HookData,
     forget_capture,
     prepare_capture,
-    record_capture,
-    record_captures,
     update_capture,
 )
+from webapp.capture.store import Staged, record_capture, stage_captures, store_captures
 from webapp.contacts.models import HOOK_TYPES, Encounter
+from webapp.db_types import utcnow
 from webapp.events.models import Event
 from webapp.extensions import db
 from webapp.sync.history import add_revision, field_clocks, history, snapshot
@@ -53,40 +51,6 @@ class Batch:
     events: dict[str, int] = field(default_factory=dict)
 
 
-class Busy(Exception):
-    """The database stayed locked for longer than the caller will wait."""
-
-
-@contextmanager
-def writer_turn(timeout_ms: int) -> Iterator[None]:
-    """On a SQLite file, queue this host's writers on a file lock that hands over at once.
-
-    SQLite's own busy handler sleeps in steps growing to 100 ms, so a waiting writer
-    usually sleeps through the moment the database is free, and under load the database
-    idles between batches. Waiting here instead (a 2 ms poll of flock) hands the write
-    lock over almost immediately; SQLite's busy timeout stays as the backstop for writers
-    that do not take this lock (the laptop's forms, the CLI).
-    """
-    path = db.engine.url.database if db.engine.dialect.name == "sqlite" else None
-    if not path or path == ":memory:":
-        yield
-        return
-    fd = os.open(f"{path}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        deadline = time.monotonic() + timeout_ms / 1000
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise Busy("database busy") from None
-                time.sleep(0.002)
-        yield
-    finally:
-        os.close(fd)  # closing the file releases the lock
-
-
 def begin_write(busy_timeout_ms: int | None = None) -> None:
     """Open the write transaction: BEGIN IMMEDIATE on SQLite; nothing extra on PostgreSQL.
 
@@ -96,13 +60,35 @@ def begin_write(busy_timeout_ms: int | None = None) -> None:
     """
     connection = db.session.connection()
     if connection.dialect.name == "sqlite":
-        if busy_timeout_ms is not None:
+        # Set per connection, and only when it differs (a statement a batch otherwise).
+        info = connection.connection.info
+        if busy_timeout_ms is not None and info.get("busy_timeout") != busy_timeout_ms:
             connection.exec_driver_sql(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            info["busy_timeout"] = busy_timeout_ms
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def apply_batch(user_id: int, device_id: str, changes: list[Any]) -> list[dict]:
-    """Apply each change for user_id; return one result per change, in order."""
+@dataclass
+class Prepared:
+    """A batch checked and partly worked out before its write transaction (prepare_batch).
+
+    changes: each change parsed, or its rejection. records: by change id, for the upserts
+    that may create a capture (their data filled from the scanned text, their event
+    found), the idempotency record to insert, as bulk.driver_row made it. staged: what
+    store_captures can use for those (rows, handles, drafts composed in advance).
+    """
+
+    changes: list[Change | dict]
+    records: dict[str, dict] = field(default_factory=dict)
+    staged: Staged | None = None
+
+
+def prepare_batch(user_id: int, device_id: str, changes: list[Any]) -> Prepared:
+    """Check every change and do what needs no write, so the write transaction stays short.
+
+    Reads only (the batch's events, the user's templates and resources); the transaction
+    (apply_batch) checks again whatever a concurrent writer could have changed.
+    """
     parsed: list[Change | dict] = []
     for raw in changes:
         try:
@@ -111,55 +97,108 @@ def apply_batch(user_id: int, device_id: str, changes: list[Any]) -> list[dict]:
             given = raw.get("id") if isinstance(raw, dict) else None
             change_id = given if isinstance(given, str) else None
             parsed.append({"id": change_id, "status": "rejected", "error": str(error)})
-    valid = [change for change in parsed if isinstance(change, Change)]
-    batch = _prefetch(user_id, device_id, valid)
-    new = _new_captures(batch, valid)
-    results: list[dict] = []
-    run: list[Change] = []
-    for change in parsed:
-        if isinstance(change, Change) and change.id in new:
-            run.append(change)
-            continue
-        results += apply_new(batch, run)
-        run = []
-        results.append(change if isinstance(change, dict) else apply_change(batch, change))
-    return results + apply_new(batch, run)
-
-
-def _new_captures(batch: Batch, changes: list[Change]) -> set[str]:
-    """Return the ids of the changes that create a capture and need nothing else checked.
-
-    Such a change is an upsert whose change id and capture id appear once in the batch,
-    unknown to the server, not deleted, with a known event (or none) and a scanned text
-    the badge parser accepts. Everything else goes through apply_change.
-    """
-    seen_changes: dict[str, int] = {}
-    seen_captures: dict[str, int] = {}
-    for change in changes:
-        seen_changes[change.id] = seen_changes.get(change.id, 0) + 1
-        seen_captures[change.capture_id] = seen_captures.get(change.capture_id, 0) + 1
-    new: set[str] = set()
-    for change in changes:
-        if (
-            change.op != "upsert"
-            or change.data is None
-            or seen_changes[change.id] > 1
-            or seen_captures[change.capture_id] > 1
-            or change.id in batch.known
-            or change.capture_id in batch.encounters
-            or change.capture_id in batch.tombstoned
-            or (change.event_uuid is not None and change.event_uuid not in batch.events)
-        ):
-            continue
+    prepared = Prepared(parsed)
+    candidates = _once(c for c in parsed if isinstance(c, Change))
+    event_uuids = {c.event_uuid for c in candidates if c.event_uuid}
+    events = (
+        {
+            e.uuid: e
+            for e in db.session.scalars(
+                select(Event).where(Event.user_id == user_id, Event.uuid.in_(event_uuids))
+            )
+        }
+        if event_uuids
+        else {}
+    )
+    ready = []
+    for change in candidates:
+        assert change.data is not None
+        if change.event_uuid is not None and change.event_uuid not in events:
+            continue  # apply_change rejects it
+        event = events.get(change.event_uuid or "")
+        change.data.event_id = event.id if event else None
+        change.data.device_id = device_id
         try:
             prepare_capture(change.data)
         except ValueError:
             continue  # apply_change rejects it with the parser's words
-        new.add(change.id)
-    return new
+        ready.append(change)
+    if ready:
+        by_id = {e.id: e for e in events.values()}
+        prepared.staged = stage_captures(user_id, [c.data for c in ready], by_id)
+        dialect, memo = db.engine.dialect, {}
+        for change in ready:
+            row = _record(user_id, device_id, change, prepared.staged.now)
+            prepared.records[change.id] = driver_row(dialect, ChangeRecord.__table__, row, memo)
+    return prepared
 
 
-def apply_new(batch: Batch, changes: list[Change]) -> list[dict]:
+def _record(user_id: int, device_id: str, change: Change, now: datetime) -> dict:
+    """Return the idempotency record of a change applied as it is."""
+    return {
+        "user_id": user_id,
+        "change_id": change.id,
+        "payload_hash": change.payload_hash,
+        "result": "applied",
+        "capture_uuid": change.capture_id,
+        "device_id": device_id,
+        "data": change.values if change.op == "upsert" else None,
+        "received_at": now,
+    }
+
+
+def _once(changes: Iterable[Change]) -> list[Change]:
+    """Return the upserts with data whose change id and capture id appear once in the batch."""
+    changes = list(changes)
+    seen_changes = Counter(change.id for change in changes)
+    seen_captures = Counter(change.capture_id for change in changes)
+    return [
+        change
+        for change in changes
+        if change.op == "upsert"
+        and change.data is not None
+        and seen_changes[change.id] == 1
+        and seen_captures[change.capture_id] == 1
+    ]
+
+
+def apply_batch(user_id: int, device_id: str, prepared: Prepared) -> list[dict]:
+    """Apply each change for user_id; return one result per change, in order."""
+    valid = [change for change in prepared.changes if isinstance(change, Change)]
+    batch = _prefetch(user_id, device_id, valid)
+    new = _new_captures(batch, valid, prepared.records.keys())
+    results: list[dict] = []
+    run: list[Change] = []
+    for change in prepared.changes:
+        if isinstance(change, Change) and change.id in new:
+            run.append(change)
+            continue
+        results += apply_new(batch, run, prepared)
+        run = []
+        results.append(change if isinstance(change, dict) else apply_change(batch, change))
+    return results + apply_new(batch, run, prepared)
+
+
+def _new_captures(batch: Batch, changes: list[Change], ready: Collection[str]) -> set[str]:
+    """Return the ids of the changes that create a capture and need nothing else checked.
+
+    Such a change is ready (prepare_batch: an upsert whose change id and capture id appear
+    once in the batch, with a known event or none and a scanned text the badge parser
+    accepts) and, as the transaction sees it, unknown to the server and not deleted, its
+    event still there. Everything else goes through apply_change.
+    """
+    return {
+        change.id
+        for change in changes
+        if change.id in ready
+        and change.id not in batch.known
+        and change.capture_id not in batch.encounters
+        and change.capture_id not in batch.tombstoned
+        and (change.event_uuid is None or change.event_uuid in batch.events)
+    }
+
+
+def apply_new(batch: Batch, changes: list[Change], prepared: Prepared) -> list[dict]:
     """Apply new captures together, with their idempotency records, in one savepoint.
 
     If the savepoint fails (a racing writer took a change id, capture id or handle first),
@@ -171,33 +210,19 @@ def apply_new(batch: Batch, changes: list[Change]) -> list[dict]:
     try:
         with db.session.begin_nested():
             # The records go first: a racing twin fails here, before touching captures.
-            db.session.execute(
-                insert(ChangeRecord),
-                [
-                    {
-                        "user_id": batch.user_id,
-                        "change_id": change.id,
-                        "payload_hash": change.payload_hash,
-                        "result": "applied",
-                        "capture_uuid": change.capture_id,
-                        "device_id": batch.device_id,
-                        "data": change.values,
-                    }
-                    for change in changes
-                ],
-            )
+            records = [prepared.records[change.id] for change in changes]
+            insert_rows(db.session.connection(), ChangeRecord.__table__, records, ready=True)
             items = []
             for change in changes:
                 assert change.data is not None
                 change.data.event_id = batch.events.get(change.event_uuid or "")
                 change.data.device_id = batch.device_id
                 items.append(change.data)
-            encounters = record_captures(batch.user_id, items, prepared=True)
+            store_captures(batch.user_id, items, prepared=True, staged=prepared.staged)
     except IntegrityError:
         return [apply_change(batch, change) for change in changes]
-    for change, encounter in zip(changes, encounters, strict=True):
-        batch.encounters[change.capture_id] = encounter
-        batch.known[change.id] = ChangeRecord(payload_hash=change.payload_hash)
+    # Nothing later in the batch names these changes or captures (see _new_captures), so
+    # the batch's caches need no entries for them.
     return [{"id": change.id, "status": "applied"} for change in changes]
 
 
@@ -210,28 +235,23 @@ def _prefetch(user_id: int, device_id: str, changes: list[Change]) -> Batch:
     batch = Batch(user_id, device_id)
     if not changes:
         return batch
-    change_ids = {c.id for c in changes}
-    capture_ids = {c.capture_id for c in changes}
-    event_uuids = {c.event_uuid for c in changes if c.event_uuid}
-    parts = [
-        select(literal("record"), ChangeRecord.change_id, literal(None, Integer)).where(
-            ChangeRecord.user_id == user_id, ChangeRecord.change_id.in_(change_ids)
-        ),
-        select(literal("tombstone"), Tombstone.capture_uuid, literal(None, Integer)).where(
-            Tombstone.user_id == user_id, Tombstone.capture_uuid.in_(capture_ids)
-        ),
-        select(literal("capture"), Encounter.uuid, literal(None, Integer)).where(
-            Encounter.user_id == user_id, Encounter.uuid.in_(capture_ids)
-        ),
-    ]
+    change_ids = sorted({c.id for c in changes})
+    capture_ids = sorted({c.capture_id for c in changes})
+    event_uuids = sorted({c.event_uuid for c in changes if c.event_uuid})
+    # Each part is a lookup in a unique (user_id, ...) index.
+    sql = (
+        "SELECT 'record', change_id, CAST(NULL AS INTEGER) FROM change_records"
+        " WHERE user_id = ? AND change_id IN ?"
+        " UNION ALL SELECT 'tombstone', capture_uuid, NULL FROM tombstones"
+        " WHERE user_id = ? AND capture_uuid IN ?"
+        " UNION ALL SELECT 'capture', uuid, NULL FROM encounters WHERE user_id = ? AND uuid IN ?"
+    )
+    params = [user_id, change_ids, user_id, capture_ids, user_id, capture_ids]
     if event_uuids:
-        parts.append(
-            select(literal("event"), Event.uuid, Event.id).where(
-                Event.user_id == user_id, Event.uuid.in_(event_uuids)
-            )
-        )
+        sql += " UNION ALL SELECT 'event', uuid, id FROM events WHERE user_id = ? AND uuid IN ?"
+        params += [user_id, event_uuids]
     found: dict[str, dict[str, int | None]] = {}
-    for kind, key, ident in db.session.execute(union_all(*parts)):
+    for kind, key, ident in select_rows(db.session.connection(), sql, params):
         found.setdefault(kind, {})[key] = ident
     if "record" in found:
         batch.known = {
@@ -272,15 +292,7 @@ def apply_change(batch: Batch, change: Change) -> dict:
             with db.session.begin_nested():
                 # The record goes first: a racing twin of this change fails here, on the
                 # unique (user_id, change_id), before it can touch the capture.
-                record = ChangeRecord(
-                    user_id=batch.user_id,
-                    change_id=change.id,
-                    payload_hash=change.payload_hash,
-                    result="applied",
-                    capture_uuid=change.capture_id,
-                    device_id=batch.device_id,
-                    data=change.values if change.op == "upsert" else None,
-                )
+                record = ChangeRecord(**_record(batch.user_id, batch.device_id, change, utcnow()))
                 base = _device_base(batch, change)
                 db.session.add(record)
                 db.session.flush()

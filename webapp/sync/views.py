@@ -13,8 +13,8 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from webapp.auth.tokens import token_user
-from webapp.database import checkpoint_after
+from webapp.auth.tokens import user_for_token
+from webapp.database import Busy, writer_turn
 from webapp.extensions import csrf, db
 from webapp.sync import export as _export  # noqa: F401  (registers the export sections)
 from webapp.sync import feed, service
@@ -45,11 +45,10 @@ def _authenticate():
     header = request.headers.get("Authorization")
     if header is not None:
         scheme, _, token = header.partition(" ")
-        user = token_user(token.strip()) if scheme.lower() == "bearer" else None
-        if user is None:
+        user_id = user_for_token(token.strip()) if scheme.lower() == "bearer" else None
+        if user_id is None:
             return _error(401, "invalid or revoked token", **{"WWW-Authenticate": "Bearer"})
-        g.api_user = user  # held for the request, so the session keeps it loaded
-        g.api_user_id = user.id
+        g.api_user_id = user_id
         return None
     if not current_user.is_authenticated:
         return _error(401, "authentication required", **{"WWW-Authenticate": "Bearer"})
@@ -62,7 +61,7 @@ def _authenticate():
     return None
 
 
-@bp.errorhandler(service.Busy)
+@bp.errorhandler(Busy)
 @bp.errorhandler(OperationalError)
 def _busy(_error_):
     """Tell the phone to keep its outbox and retry: the database is busy, not the data bad."""
@@ -105,20 +104,23 @@ def push():
     if device_id is None:
         return changes
     timeout_ms = int(current_app.config.get("SYNC_BUSY_TIMEOUT_MS") or DEFAULT_BUSY_TIMEOUT_MS)
-    with service.writer_turn(timeout_ms):
+    # Checking the changes and composing their drafts need no write: done before the
+    # writers' turn, so the database's write lock is held only for the writing.
+    prepared = service.prepare_batch(g.api_user_id, device_id, changes)
+    with writer_turn(timeout_ms):
         try:
-            return _apply(device_id, changes, timeout_ms)
+            return _apply(device_id, prepared, timeout_ms)
         except BaseException:
             db.session.rollback()  # before the next writer's turn, not after
             raise
 
 
-def _apply(device_id: str, changes: list, timeout_ms: int):
+def _apply(device_id: str, prepared: service.Prepared, timeout_ms: int):
     service.begin_write(timeout_ms)
     cursor = feed.log_position(g.api_user_id)
     for attempt in range(2):
         try:
-            results = service.apply_batch(g.api_user_id, device_id, changes)
+            results = service.apply_batch(g.api_user_id, device_id, prepared)
             db.session.commit()
             break
         except IntegrityError:
@@ -127,7 +129,7 @@ def _apply(device_id: str, changes: list, timeout_ms: int):
             if attempt:
                 return _error(503, "conflicting write, try again", **{"Retry-After": "1"})
             service.begin_write(timeout_ms)
-    return checkpoint_after(jsonify(results=results, cursor=cursor))
+    return jsonify(results=results, cursor=cursor)
 
 
 @bp.get("/changes")

@@ -1,0 +1,173 @@
+"""Many-row INSERTs for the ingest hot path, with little Python between the rows and the driver.
+
+A Core INSERT through SQLAlchemy costs a few hundred microseconds a statement in Python
+(finding the compiled form, an execution context, a parameter dict a row) and a few
+microseconds a value (type processing). A sync batch of 20 captures writes seven tables
+inside the database's write lock, so that was most of the lock's time
+(docs/performance.md). Here a table's statement text and per-column work are worked out
+once, and each row goes to the driver's executemany as a tuple. Column defaults are those
+of the model, and times and JSON are converted with SQLAlchemy's own bind processors for
+the column types, so what is stored is exactly what a Core INSERT would have stored.
+"""
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Table, exc
+from sqlalchemy.engine import Connection, Dialect
+
+_MISSING = object()
+
+
+class _Plan:
+    """How the rows of one table reach the driver: statement, defaults, conversions."""
+
+    def __init__(self, table: Table, dialect: Dialect, with_id: bool) -> None:
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        columns = [c for c in table.columns if with_id or not c.primary_key]
+        #: (name, what a row without it gets: a scalar default, None, or _MISSING)
+        self.lookups: list[tuple[str, Any]] = []
+        #: (place, default factory) for columns whose default is made per row
+        self.factories: list[tuple[int, Callable[[], Any]]] = []
+        #: (place, bind processor) for columns whose values the driver cannot take as they are
+        self.converters: list[tuple[int, Callable[[Any], Any]]] = []
+        self.names = [column.name for column in columns]
+        for place, column in enumerate(columns):
+            default = column.default
+            if default is not None and default.is_scalar:
+                self.lookups.append((column.name, default.arg))
+            elif default is not None and default.is_callable:
+                self.lookups.append((column.name, _MISSING))
+                self.factories.append((place, lambda make=default.arg: make(None)))
+            else:
+                self.lookups.append((column.name, None))
+            convert = column.type._cached_bind_processor(dialect)
+            if convert is not None:
+                self.converters.append((place, convert))
+        names = ", ".join(f'"{c.name}"' for c in columns)
+        marks = ", ".join([mark] * len(columns))
+        # Names from the models' metadata, never from input; the values are bound parameters.
+        self.sql = f"INSERT INTO {table.name} ({names}) VALUES ({marks})"  # noqa: S608
+
+
+@cache
+def _plan(table: Table, dialect: Dialect, with_id: bool) -> _Plan:
+    return _Plan(table, dialect, with_id)
+
+
+def driver_row(
+    dialect: Dialect, table: Table, row: dict[str, Any], memo: dict | None = None
+) -> dict[str, Any]:
+    """Return row with every column: missing ones from the model's defaults (or NULL), and
+    all values as the driver takes them. insert_rows(..., ready=True) inserts such rows.
+
+    For work done before the write transaction: only what must be decided inside it (ids,
+    say) is left to fill in, converted with driver_value. memo: a dict shared by the calls
+    for one batch, so a value many rows share (its "now") is converted once.
+    """
+    plan = _plan(table, dialect, "id" in row)
+    return dict(zip(plan.names, _values(plan, row, {} if memo is None else memo), strict=True))
+
+
+def driver_value(dialect: Dialect, table: Table, name: str, value: Any) -> Any:
+    """Return one value for table's column name as the driver takes it."""
+    if value is None:
+        return None
+    convert = table.columns[name].type._cached_bind_processor(dialect)
+    return value if convert is None else convert(value)
+
+
+def _values(plan: _Plan, row: dict[str, Any], converted: dict[Any, Any]) -> list:
+    get = row.get
+    out = [get(name, default) for name, default in plan.lookups]
+    for place, make in plan.factories:
+        if out[place] is _MISSING:
+            out[place] = make()
+    for place, convert in plan.converters:
+        value = out[place]
+        if value is None:
+            continue
+        # The same time in many rows (a batch's "now") and empty lists, converted once.
+        if isinstance(value, datetime):
+            key: Any = value
+        elif isinstance(value, list) and not value:
+            key = (convert, "[]")
+        else:
+            out[place] = convert(value)
+            continue
+        if key not in converted:
+            converted[key] = convert(value)
+        out[place] = converted[key]
+    return out
+
+
+def insert_rows(
+    connection: Connection, table: Table, rows: Sequence[dict[str, Any]], *, ready: bool = False
+) -> None:
+    """Insert rows (dicts by column name) into table with one executemany, in order.
+
+    A row with an "id" gives its own primary key (see database.allocate_ids); every row of
+    one call must then give one. A missing column takes its model default, or NULL.
+    ready: the rows came from driver_row (every column, already converted).
+    """
+    if not rows:
+        return
+    plan = _plan(table, connection.dialect, "id" in rows[0])
+    if ready:
+        values = [tuple([row[name] for name in plan.names]) for row in rows]
+    else:
+        converted: dict[Any, Any] = {}
+        values = [tuple(_values(plan, row, converted)) for row in rows]
+    _run(connection, plan.sql, values, many=True)
+
+
+def _run(connection: Connection, sql: str, params: Any, *, many: bool = False) -> list[tuple]:
+    """Run one statement on the connection's driver cursor, in its transaction.
+
+    Straight to the driver: SQLAlchemy builds result metadata anew for every textual
+    statement (~0.1 ms a SELECT). Driver errors are raised as SQLAlchemy's own
+    (IntegrityError, OperationalError, ...), as Connection.execute would raise them, so
+    callers handle one set of exceptions. These statements do not pass through
+    SQLAlchemy's statement events or its echo log.
+    """
+    cursor = connection.connection.cursor()
+    try:
+        if many:
+            cursor.executemany(sql, params)
+            return []
+        cursor.execute(sql, params)
+        return cursor.fetchall() if cursor.description is not None else []
+    except connection.dialect.loaded_dbapi.Error as error:
+        raise exc.DBAPIError.instance(
+            sql, params, error, connection.dialect.loaded_dbapi.Error, dialect=connection.dialect
+        ) from error
+    finally:
+        cursor.close()
+
+
+def select_rows(connection: Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+    """Run a SELECT written with ? placeholders on any driver and return its rows as tuples.
+
+    A parameter that is a list or tuple fills an IN list: "value IN ?" with ["a", "b"] runs
+    as "value IN (?, ?)". For the few lookups on the sync hot path: a Core select with IN
+    lists costs ~0.3 ms to build, find in the compile cache and expand, this ~0.03 ms. The
+    text must hold no other ? or %; values come back as the driver gives them, unprocessed.
+    """
+    pieces = sql.split("?")
+    if len(pieces) != len(params) + 1:
+        raise ValueError(f"{len(pieces) - 1} placeholders for {len(params)} parameters")
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    out, flat = [pieces[0]], []
+    for param, piece in zip(params, pieces[1:], strict=True):
+        if isinstance(param, list | tuple):
+            if not param:
+                raise ValueError("an empty IN list")
+            out.append("(" + ", ".join([mark] * len(param)) + ")")
+            flat.extend(param)
+        else:
+            out.append(mark)
+            flat.append(param)
+        out.append(piece)
+    return [tuple(row) for row in _run(connection, "".join(out), tuple(flat))]
