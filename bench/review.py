@@ -30,7 +30,8 @@ from werkzeug.security import generate_password_hash  # noqa: E402
 
 from webapp import create_app  # noqa: E402
 from webapp.auth.models import User  # noqa: E402
-from webapp.capture.ingest import CaptureData, HookData, record_capture  # noqa: E402
+from webapp.capture.ingest import CaptureData, HookData  # noqa: E402
+from webapp.capture.store import record_capture  # noqa: E402
 from webapp.contacts.models import Contact, Encounter, Hook  # noqa: E402
 from webapp.events.models import Event  # noqa: E402
 from webapp.extensions import db  # noqa: E402
