@@ -19,6 +19,8 @@ from sqlalchemy import Table, exc
 from sqlalchemy.engine import Connection, Dialect
 
 _MISSING = object()
+#: PostgreSQL's limit of bound parameters in one statement is 65,535.
+_MAX_PARAMS = 30000
 
 
 class _Plan:
@@ -48,6 +50,7 @@ class _Plan:
                 self.converters.append((place, convert))
         names = ", ".join(f'"{c.name}"' for c in columns)
         marks = ", ".join([mark] * len(columns))
+        self.marks = f"({marks})"
         # Names from the models' metadata, never from input; the values are bound parameters.
         self.sql = f"INSERT INTO {table.name} ({names}) VALUES ({marks})"  # noqa: S608
 
@@ -106,11 +109,12 @@ def _values(plan: _Plan, row: dict[str, Any], converted: dict[Any, Any]) -> list
 def insert_rows(
     connection: Connection, table: Table, rows: Sequence[dict[str, Any]], *, ready: bool = False
 ) -> None:
-    """Insert rows (dicts by column name) into table with one executemany, in order.
+    """Insert rows (dicts by column name) into table, in order, in one go.
 
     A row with an "id" gives its own primary key (see database.allocate_ids); every row of
     one call must then give one. A missing column takes its model default, or NULL.
-    ready: the rows came from driver_row (every column, already converted).
+    ready: the rows came from driver_row (every column, already converted). SQLite gets
+    one executemany; PostgreSQL one INSERT with a VALUES list per 30,000 values.
     """
     if not rows:
         return
@@ -120,7 +124,15 @@ def insert_rows(
     else:
         converted: dict[Any, Any] = {}
         values = [tuple(_values(plan, row, converted)) for row in rows]
-    _run(connection, plan.sql, values, many=True)
+    if connection.dialect.paramstyle == "qmark":
+        _run(connection, plan.sql, values, many=True)  # sqlite3 steps one statement per row
+        return
+    # psycopg would send a statement per row: send one INSERT with many VALUES instead.
+    per = max(1, _MAX_PARAMS // len(plan.names))
+    for start in range(0, len(values), per):
+        part = values[start : start + per]
+        sql = plan.sql + "".join([", " + plan.marks] * (len(part) - 1))
+        _run(connection, sql, [value for row in part for value in row])
 
 
 def _run(connection: Connection, sql: str, params: Any, *, many: bool = False) -> list[tuple]:
