@@ -14,10 +14,10 @@ function setup(thread)
   thread:set("thread_no", #threads)
 end
 
-local function hex(n)
+local function hex(n) -- n random hex digits, n a multiple of 4 (four at a time: cheap)
   local out = {}
-  for i = 1, n do
-    out[i] = string.format("%x", math.random(0, 15))
+  for i = 1, n / 4 do
+    out[i] = string.format("%04x", math.random(0, 65535))
   end
   return table.concat(out)
 end
@@ -26,7 +26,10 @@ function init(args)
   token = args[1]
   size = tonumber(args[2] or "20")
   math.randomseed(os.time() * 1009 + thread_no * 7919)
-  device = string.format("%s-%s-4%s-8%s-%s", hex(8), hex(4), hex(3), hex(3), hex(12))
+  local tail = hex(8)
+  device = string.format(
+    "%s-%s-4%s-8%s-%s", hex(8), hex(4), tail:sub(1, 3), tail:sub(4, 6), hex(12)
+  )
   counter = 0
   failures = 0
   headers = {

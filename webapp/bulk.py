@@ -29,25 +29,25 @@ class _Plan:
     def __init__(self, table: Table, dialect: Dialect, with_id: bool) -> None:
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
         columns = [c for c in table.columns if with_id or not c.primary_key]
-        #: (name, what a row without it gets: a scalar default, None, or _MISSING)
-        self.lookups: list[tuple[str, Any]] = []
-        #: (place, default factory) for columns whose default is made per row
-        self.factories: list[tuple[int, Callable[[], Any]]] = []
-        #: (place, bind processor) for columns whose values the driver cannot take as they are
-        self.converters: list[tuple[int, Callable[[Any], Any]]] = []
         self.names = [column.name for column in columns]
-        for place, column in enumerate(columns):
+        #: every column's value for a row without it: a scalar default, None, or _MISSING
+        self.defaults: dict[str, Any] = {}
+        #: (name, default factory) for columns whose default is made per row
+        self.factories: list[tuple[str, Callable[[], Any]]] = []
+        #: (name, bind processor) for columns whose values the driver cannot take as they are
+        self.converters: list[tuple[str, Callable[[Any], Any]]] = []
+        for column in columns:
             default = column.default
             if default is not None and default.is_scalar:
-                self.lookups.append((column.name, default.arg))
+                self.defaults[column.name] = default.arg
             elif default is not None and default.is_callable:
-                self.lookups.append((column.name, _MISSING))
-                self.factories.append((place, lambda make=default.arg: make(None)))
+                self.defaults[column.name] = _MISSING
+                self.factories.append((column.name, lambda make=default.arg: make(None)))
             else:
-                self.lookups.append((column.name, None))
+                self.defaults[column.name] = None
             convert = column.type._cached_bind_processor(dialect)
             if convert is not None:
-                self.converters.append((place, convert))
+                self.converters.append((column.name, convert))
         names = ", ".join(f'"{c.name}"' for c in columns)
         marks = ", ".join([mark] * len(columns))
         self.marks = f"({marks})"
@@ -70,8 +70,7 @@ def driver_row(
     say) is left to fill in, converted with driver_value. memo: a dict shared by the calls
     for one batch, so a value many rows share (its "now") is converted once.
     """
-    plan = _plan(table, dialect, "id" in row)
-    return dict(zip(plan.names, _values(plan, row, {} if memo is None else memo), strict=True))
+    return _values(_plan(table, dialect, "id" in row), row, {} if memo is None else memo)
 
 
 def driver_value(dialect: Dialect, table: Table, name: str, value: Any) -> Any:
@@ -82,14 +81,13 @@ def driver_value(dialect: Dialect, table: Table, name: str, value: Any) -> Any:
     return value if convert is None else convert(value)
 
 
-def _values(plan: _Plan, row: dict[str, Any], converted: dict[Any, Any]) -> list:
-    get = row.get
-    out = [get(name, default) for name, default in plan.lookups]
-    for place, make in plan.factories:
-        if out[place] is _MISSING:
-            out[place] = make()
-    for place, convert in plan.converters:
-        value = out[place]
+def _values(plan: _Plan, row: dict[str, Any], converted: dict[Any, Any]) -> dict[str, Any]:
+    out = {**plan.defaults, **row}
+    for name, make in plan.factories:
+        if out[name] is _MISSING:
+            out[name] = make()
+    for name, convert in plan.converters:
+        value = out[name]
         if value is None:
             continue
         # The same time in many rows (a batch's "now") and empty lists, converted once.
@@ -98,11 +96,11 @@ def _values(plan: _Plan, row: dict[str, Any], converted: dict[Any, Any]) -> list
         elif isinstance(value, list) and not value:
             key = (convert, "[]")
         else:
-            out[place] = convert(value)
+            out[name] = convert(value)
             continue
         if key not in converted:
             converted[key] = convert(value)
-        out[place] = converted[key]
+        out[name] = converted[key]
     return out
 
 
@@ -119,11 +117,11 @@ def insert_rows(
     if not rows:
         return
     plan = _plan(table, connection.dialect, "id" in rows[0])
-    if ready:
-        values = [tuple([row[name] for name in plan.names]) for row in rows]
-    else:
+    if not ready:
         converted: dict[Any, Any] = {}
-        values = [tuple(_values(plan, row, converted)) for row in rows]
+        rows = [_values(plan, row, converted) for row in rows]
+    names = plan.names
+    values = [tuple([row[name] for name in names]) for row in rows]
     if connection.dialect.paramstyle == "qmark":
         _run(connection, plan.sql, values, many=True)  # sqlite3 steps one statement per row
         return

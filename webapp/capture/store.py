@@ -189,8 +189,9 @@ def stage_captures(user_id: int, items: list[CaptureData], events: dict[int, Eve
             event=events.get(data.event_id) if data.event_id is not None else None,
             hooks=hooks,
         )
+        stamps = {"created_at": staged.now, "updated_at": staged.now}
         ready.drafts = [
-            (driver_row(dialect, _DRAFTS, row, memo), row["hook_ids"])
+            (driver_row(dialect, _DRAFTS, {**row, **stamps}, memo), row["hook_ids"])
             for row in compose_new(staged.inputs, [encounter])
         ]
     return staged
