@@ -302,3 +302,52 @@ def test_an_introduction_hook_is_planned_inside_the_transaction(app, client, ali
         introduction = db.session.scalar(select(Introduction))
         assert sorted(kinds) == ["email", "intro_ask"]
         assert introduction.b.name == "Priya Shah" and introduction.a.name == "Sam Lee"
+
+
+def _between_prepare_and_apply(monkeypatch, act) -> None:
+    """Run act() after the batch is prepared and before its transaction, as a racing
+    request would."""
+    real = service.prepare_batch
+
+    def prepared_then_act(*args, **kwargs):
+        prepared = real(*args, **kwargs)
+        act()
+        db.session.commit()
+        return prepared
+
+    monkeypatch.setattr(service, "prepare_batch", prepared_then_act)
+
+
+def test_an_event_deleted_while_a_batch_waits_is_refused_inside(
+    app, client, alice, alice_token, monkeypatch
+):
+    with app.app_context():
+        event = Event(user_id=alice, name="Gone Conf")
+        db.session.add(event)
+        db.session.commit()
+        event_id, event_uuid = event.id, event.uuid
+    _between_prepare_and_apply(
+        monkeypatch, lambda: db.session.delete(db.session.get(Event, event_id))
+    )
+    change = upsert(email="ada@example.com", event_id=event_uuid)
+    response = push(client, alice_token, [change, upsert(email="bo@example.com")])
+    assert statuses(response) == ["rejected", "applied"]
+    assert "not one of your events" in response.get_json()["results"][0]["error"]
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Draft)) == 0  # no hooks
+
+
+def test_a_change_applied_by_a_racing_request_answers_duplicate(
+    app, client, alice, alice_token, monkeypatch
+):
+    change = upsert(email="ada@example.com", hooks=[{"type": "meet", "owed_by": "me"}])
+
+    def the_same_change_lands_first():
+        monkeypatch.undo()  # the racing request itself is a plain push
+        assert statuses(push(client, alice_token, [change])) == ["applied"]
+
+    _between_prepare_and_apply(monkeypatch, the_same_change_lands_first)
+    assert statuses(push(client, alice_token, [change])) == ["duplicate"]
+    with app.app_context():
+        count = lambda model: db.session.scalar(select(func.count()).select_from(model))  # noqa: E731
+        assert (count(Encounter), count(Contact), count(Draft), count(ChangeRecord)) == (1, 1, 1, 1)

@@ -214,7 +214,8 @@ def compose_new(inputs: Inputs, encounters: Sequence) -> list[dict]:
     The captures need what _plan_loaded reads (happened_at, note, offer, contact, event,
     hooks); an introduction hook needs the database (finding the other person), so a
     person with one must be planned by plan_many instead. The rows carry the ids found on
-    the contact and hooks given; plan_many(ready=...) inserts them.
+    the contact and hooks given (capture/store.py fills in the real ones, converts the rows
+    with bulk.driver_row and hands them to plan_many(ready=...)).
     """
     ctx = _Context(inputs.user.id, bulk=True, inputs=inputs)
     _plan_loaded(ctx, sorted(encounters, key=lambda e: (e.happened_at, e.id)), [])
