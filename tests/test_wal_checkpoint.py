@@ -1,27 +1,16 @@
 """SQLite's WAL is copied into the database by a background thread, not inside commits."""
 
-import fcntl
-import os
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import text
 
 from tests.conftest import make_app
-from webapp.database import WalCheckpointer
+from webapp import database
+from webapp.database import WalCheckpointer, writer_turn
 from webapp.extensions import db
-
-
-def _writers_turn_taken(engine) -> bool:
-    fd = os.open(f"{engine.url.database}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return False
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
 
 
 @pytest.fixture
@@ -29,17 +18,27 @@ def sqlite_app(tmp_path, monkeypatch):
     """An app on a SQLite file whose checkpoints are recorded.
 
     app.extensions["seen_checkpoints"]: (frames in the WAL, thread name, whether the
-    writers' turn was held) for each checkpoint.
+    checkpointer itself held the writers' turn) for each checkpoint.
     """
     seen: list[tuple[int, str, bool]] = []
-    real = WalCheckpointer.checkpoint
+    inside = threading.local()
+    real_turn, real_checkpoint = database.writer_turn, WalCheckpointer.checkpoint
+
+    @contextmanager
+    def turn(*args, **kwargs):
+        with real_turn(*args, **kwargs):
+            inside.held = True
+            try:
+                yield
+            finally:
+                inside.held = False
 
     def recorded(self):
-        held = _writers_turn_taken(self.engine)
-        frames = real(self)
-        seen.append((frames, threading.current_thread().name, held))
+        frames = real_checkpoint(self)
+        seen.append((frames, threading.current_thread().name, getattr(inside, "held", False)))
         return frames
 
+    monkeypatch.setattr(database, "writer_turn", turn)
     monkeypatch.setattr(WalCheckpointer, "checkpoint", recorded)
     monkeypatch.setattr(WalCheckpointer, "PAUSE", 0.0)
     app = make_app("sqlite", tmp_path, None)
@@ -51,10 +50,12 @@ def sqlite_app(tmp_path, monkeypatch):
 
 
 def _write(n: int = 1) -> None:
+    """Commit n small writes, each in the writers' turn, as sync batches take it."""
     for _ in range(n):
-        db.session.execute(text("CREATE TABLE IF NOT EXISTS notes (body TEXT)"))
-        db.session.execute(text("INSERT INTO notes VALUES (:body)"), {"body": "x" * 3000})
-        db.session.commit()
+        with writer_turn(5000, db.engine):
+            db.session.execute(text("CREATE TABLE IF NOT EXISTS notes (body TEXT)"))
+            db.session.execute(text("INSERT INTO notes VALUES (:body)"), {"body": "x" * 3000})
+            db.session.commit()
 
 
 def _wait_for(predicate, seconds: float = 5.0) -> None:
@@ -62,6 +63,15 @@ def _wait_for(predicate, seconds: float = 5.0) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "the checkpoint thread did not get there"
         time.sleep(0.01)
+
+
+def _wait_for_quiet(seen: list, seconds: float = 0.3) -> None:
+    """Wait until no checkpoint has been recorded for a while (the thread has caught up)."""
+    count, since = len(seen), time.monotonic()
+    while time.monotonic() - since < seconds:
+        time.sleep(0.02)
+        if len(seen) != count:
+            count, since = len(seen), time.monotonic()
 
 
 def _checkpointer_threads() -> list[threading.Thread]:
@@ -78,6 +88,24 @@ def test_a_commit_wakes_a_checkpoint_off_the_committing_thread(sqlite_app):
         assert frames > 0 and where == "wal-checkpoint" and not held
 
 
+def test_the_last_commit_before_a_quiet_spell_is_checkpointed(sqlite_app):
+    """The thread is woken once a commit is in the WAL, not before it lands there (then the
+    last batch before a pause would wait unsynced until the next commit)."""
+    seen = sqlite_app.extensions["seen_checkpoints"]
+    with sqlite_app.app_context():
+        for _ in range(5):
+            _write()
+            _wait_for(lambda: seen)
+            _wait_for_quiet(seen)
+            raw = db.engine.raw_connection()
+            try:
+                _busy, frames, copied = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            finally:
+                raw.close()
+            assert seen[-1][0] == frames == copied  # the thread's own pass had it all
+            seen.clear()
+
+
 def test_a_long_wal_is_started_afresh_once_a_checkpoint_has_copied_it_all(sqlite_app, monkeypatch):
     """Under steady writes a checkpoint beside them never finishes the WAL, so it would only
     grow; past RESET_AT frames the thread takes the writers' turn for a final checkpoint,
@@ -89,7 +117,7 @@ def test_a_long_wal_is_started_afresh_once_a_checkpoint_has_copied_it_all(sqlite
         _wait_for(lambda: any(held for _, _, held in seen))
         first = next(place for place, (_, _, held) in enumerate(seen) if held)
         assert first > 0 and seen[first - 1][0] > 5  # after one that found a long WAL
-        _wait_for(lambda: not _writers_turn_taken(db.engine))
+        _wait_for_quiet(seen)
         seen.clear()
         _write()
         _wait_for(lambda: seen)

@@ -244,5 +244,15 @@ def init_app(app: Flask) -> None:
             engine._hookline_pragmas = True  # type: ignore[attr-defined]
             if engine.url.database not in (None, "", ":memory:"):
                 checkpointer = WalCheckpointer(engine)
-                event.listen(engine, "commit", lambda _connection: checkpointer.poke())
+                engine._hookline_checkpointer = checkpointer  # type: ignore[attr-defined]
                 event.listen(engine, "engine_disposed", lambda _engine: checkpointer.stop())
+
+
+@event.listens_for(Session, "after_commit")
+def _checkpoint_soon(session: Session) -> None:
+    """Wake the engine's WAL checkpointer once a commit is on the WAL (not before it)."""
+    if session.get_nested_transaction() is not None:
+        return  # a savepoint released, not a commit
+    checkpointer = getattr(session.get_bind(), "_hookline_checkpointer", None)
+    if checkpointer is not None:
+        checkpointer.poke()
