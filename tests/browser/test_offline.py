@@ -163,6 +163,17 @@ def _capture(page, name: str, email: str = "", note: str = "") -> None:
     expect(page.locator("[data-offline-saved]")).to_contain_text(f"Saved {name} — ")
 
 
+def _capture_online(page, name: str, email: str = "", note: str = "") -> None:
+    """Capture with the network up, and wait until the server has it, as the phone says.
+
+    Not by the status line: right after Save it can still show the "All captures
+    uploaded" of before, until the outbox has been counted again.
+    """
+    _capture(page, name, email, note)
+    saved = page.locator("[data-offline-saved]")
+    expect(saved).to_contain_text(f"Saved {name} — uploaded", timeout=15_000)
+
+
 def _status(page):
     return page.locator("#outbox-status")
 
@@ -336,7 +347,7 @@ def test_a_second_device_edit_keeps_both_values(pixel, browser, live, tmp_path):
     phone_context.route("**/*", _local_only)
     page = phone_context.new_page()
     _login(page, live, "erin@example.com")
-    _capture(page, "Sam Rao", "sam@example.com", note="First chat")
+    _capture_online(page, "Sam Rao", "sam@example.com", note="First chat")
     expect(_status(page)).to_contain_text("All captures uploaded", timeout=15_000)
     [encounter] = live.encounters(erin)
 

@@ -20,6 +20,7 @@ from tests.browser.test_offline import (
     CHROMIUM,
     Live,
     _capture,
+    _capture_online,
     _local_only,
     _login,
     _phone,
@@ -108,8 +109,8 @@ def test_offline_edits_and_deletes_upload_once_and_merge(browser, pixel, live):
     _wait_controlled(page)
 
     # Two captures uploaded while online; the Today screen is then cached with their data.
-    _capture(page, "Uma Up", "uma@example.com", note="Talked about queues")
-    _capture(page, "Dov Gone", "dov@example.com", note="Wrong badge scanned")
+    _capture_online(page, "Uma Up", "uma@example.com", note="Talked about queues")
+    _capture_online(page, "Dov Gone", "dov@example.com", note="Wrong badge scanned")
     expect(_status(page)).to_have_text("All captures uploaded", timeout=15_000)
     uploaded = {e.name: e for e in live.encounters(nia)}
     assert set(uploaded) == {"Uma Up", "Dov Gone"}
