@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import time
 import uuid
@@ -167,3 +168,22 @@ def test_the_phones_ids_are_time_ordered_uuid7():
     for value, ms in ((first, found["now"]), (second, found["now"]), (later, found["now"] + 1)):
         assert _version_and_time(value) == (7, ms)
     assert later > max(first, second)
+
+
+def test_reserving_ids_on_sqlite_takes_the_write_lock_first(app, alice):
+    """The capture form's transaction has only read when it reserves ids; another writer
+    must not be able to insert rows with the same ids before its INSERTs."""
+    with app.app_context():
+        if db.engine.dialect.name != "sqlite":
+            pytest.skip("PostgreSQL takes ids from sequences")
+        connection = db.session.connection()
+        assert not connection.connection.in_transaction  # reads so far, no lock
+        allocate_ids(connection, {Contact.__table__: 1})
+        assert connection.connection.in_transaction
+        other = sqlite3.connect(db.engine.url.database, timeout=0)
+        try:
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+        finally:
+            other.close()
+        db.session.rollback()

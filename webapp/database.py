@@ -67,12 +67,16 @@ def allocate_ids(connection: Connection, counts: dict[Table, int]) -> dict[Table
     an INSERT of many rows in a guaranteed order, so without this every row of a table
     with no other unique column took a statement of its own. PostgreSQL takes the ids from
     the tables' sequences. On SQLite the ids follow the largest one in use, which is what
-    SQLite itself would pick; the caller must already hold the write lock (BEGIN IMMEDIATE,
-    or an earlier write in the transaction), so no other writer can take them meanwhile.
+    SQLite itself would pick, read under the write lock: if the transaction has not
+    written yet (pysqlite runs reads outside any transaction), it takes the lock first
+    with BEGIN IMMEDIATE, so no other writer can take the same ids before this one's
+    INSERTs.
     """
     wanted = [(table, n) for table, n in counts.items() if n > 0]
     if not wanted:
         return {table: [] for table in counts}
+    if connection.dialect.name == "sqlite" and not connection.connection.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
     # Table names from the models' metadata and counts as integers: nothing from input.
     if connection.dialect.name == "postgresql":
         ids = "SELECT array_agg(nextval(pg_get_serial_sequence('{}', 'id')))"
@@ -235,9 +239,9 @@ def init_app(app: Flask) -> None:
     with app.app_context():
         engine: Engine = db.engine
         if engine.dialect.name == "postgresql":
-            # An INSERT of many rows without RETURNING (idempotency records, handles, the
-            # change log, drafts) goes as one multi-row statement instead of psycopg's
-            # row-by-row executemany: ~80 fewer statements per 20-capture sync batch.
+            # A Core INSERT of many rows without RETURNING goes as one multi-row statement
+            # instead of psycopg's statement per row (bulk.insert_rows does the same for
+            # the sync hot path's own INSERTs).
             engine.dialect.use_insertmanyvalues_wo_returning = True
         if engine.dialect.name == "sqlite" and not getattr(engine, "_hookline_pragmas", False):
             event.listen(engine, "connect", _sqlite_pragmas)
