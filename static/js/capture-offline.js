@@ -317,8 +317,16 @@ export function captureItem(entry) {
   return li;
 }
 
+/** Entries whose Discard was tapped once: the list is redrawn on every outbox change (a
+ * background retry, say), and a first tap must not be forgotten when it is. */
+const armedDiscards = new Set();
+
 /** The "Needs attention" list: rejected captures with the reason, Retry, Edit and Discard. */
 export function renderAttention(container, entries, outbox) {
+  // Redrawn only when the entries changed, so a button keeps its focus meanwhile.
+  const key = JSON.stringify(entries.map((e) => [e.id, e.error, e.data]));
+  if (container.dataset.entries === key) return;
+  container.dataset.entries = key;
   container.replaceChildren();
   container.hidden = entries.length === 0;
   if (!entries.length) return;
@@ -341,12 +349,16 @@ export function renderAttention(container, entries, outbox) {
     const retry = text("button", "Retry", "button small");
     retry.type = "button";
     retry.addEventListener("click", () => outbox.retry(entry.id));
-    const discard = text("button", "Discard", "button small danger");
+    const armed = armedDiscards.has(entry.id);
+    const discard = text("button", armed ? "Discard for good" : "Discard", "button small danger");
     discard.type = "button";
+    if (armed) discard.dataset.armed = "1";
     discard.addEventListener("click", () => {
-      if (discard.dataset.armed) {
+      if (armedDiscards.has(entry.id)) {
+        armedDiscards.delete(entry.id);
         outbox.discard(entry.id);
       } else {
+        armedDiscards.add(entry.id);
         discard.dataset.armed = "1";
         discard.textContent = "Discard for good";
       }

@@ -577,6 +577,33 @@ def _photo_rows(page) -> list[str]:
     )
 
 
+def test_a_first_tap_on_discard_survives_the_list_being_redrawn(browser, pixel, live):
+    """The Needs attention list is redrawn on every outbox change (a background retry):
+    Discard, once tapped, still asks "Discard for good" afterwards, and the second tap
+    discards."""
+    live.user("ivo@example.com", "Ivo Ilic")
+    context, page = _phone(browser, pixel, service_workers="block")
+    _login(page, live, "ivo@example.com")
+    page.evaluate(
+        """() => window.hooklineOutbox.addCapture(
+            {raw: null, name: "Ole Old", email: "ole@example.com", phone: "", org: "",
+             title: "", url: "", note: "", rating: "lukewarm", offer: "", ask: "",
+             event_id: null, hooks: []})"""
+    )
+    page.evaluate("() => window.hooklineOutbox.flush({reason: 'save'})")
+    attention = page.get_by_role("region", name="Captures that need attention")
+    expect(attention).to_contain_text("Ole Old")
+    attention.get_by_role("button", name="Discard", exact=True).click()
+    expect(attention.get_by_role("button", name="Discard for good")).to_be_visible()
+    for _ in range(3):  # what a retry of something else, or a save, sets off
+        page.evaluate("() => window.hooklineOutbox.changed()")
+    page.wait_for_timeout(200)  # let the redraws run; the button must still be armed
+    attention.get_by_role("button", name="Discard for good").click(timeout=5_000)
+    expect(attention).to_be_hidden()
+    expect(_status(page)).to_have_text("All captures uploaded")
+    context.close()
+
+
 def test_discarding_a_rejected_new_capture_drops_its_badge_photo(browser, pixel, live, tmp_path):
     """The photo of a capture the server refused and never had is not posted forever."""
     from PIL import Image
