@@ -5,9 +5,11 @@ A Core INSERT through SQLAlchemy costs a few hundred microseconds a statement in
 microseconds a value (type processing). A sync batch of 20 captures writes seven tables
 inside the database's write lock, so that was most of the lock's time
 (docs/performance.md). Here a table's statement text and per-column work are worked out
-once, and each row goes to the driver's executemany as a tuple. Column defaults are those
-of the model, and times and JSON are converted with SQLAlchemy's own bind processors for
-the column types, so what is stored is exactly what a Core INSERT would have stored.
+once, and the rows go to the driver's cursor as tuples (executemany on SQLite, one INSERT
+with a VALUES list on PostgreSQL). Column defaults are those of the model, and times and
+JSON are converted with SQLAlchemy's own bind processors for the column types, so what is
+stored is exactly what a Core INSERT would have stored. select_rows does the same for the
+hot path's few lookups.
 """
 
 from collections.abc import Callable, Sequence

@@ -142,12 +142,13 @@ class _Ready:
 class Staged:
     """What store_captures can work out for a list of captures before the write transaction.
 
-    inputs: what the drafts were composed with; now: the time the rows carry. Keyed by
-    id(item), for the items given to stage_captures.
+    inputs: what the drafts were composed with; now: the time the rows carry; events: the
+    items' events by id. items: keyed by id(item), for the items given to stage_captures.
     """
 
     inputs: Inputs
     now: datetime
+    events: dict[int, Event]
     items: dict[int, _Ready] = field(default_factory=dict)
 
 
@@ -161,7 +162,7 @@ def stage_captures(user_id: int, items: list[CaptureData], events: dict[int, Eve
     templates and resources are still those composed with (Inputs.still_current).
     """
     dialect = db.engine.dialect
-    staged = Staged(planning_inputs(user_id), utcnow())
+    staged = Staged(planning_inputs(user_id), utcnow(), events)
     memo: dict = {}
     for data in items:
         contact = _NewContact(user_id)
@@ -335,7 +336,7 @@ def _store(
             db.session.expire(contact, ["encounters"])
     touch_captures(db.session, user_id, [row["uuid"] for row in encounter_rows], new=True)
     drafts = _ready_drafts(staged, ready, targets, alone, contacts, hooks, dialect)
-    _plan(user_id, encounter_ids, items, contacts, hooks, staged.now, drafts)
+    _plan(user_id, encounter_ids, items, contacts, hooks, staged, drafts)
     return _Stored(encounter_ids, set(contact_ids))
 
 
@@ -387,7 +388,7 @@ def _plan(
     items: list[CaptureData],
     contacts: list,
     hooks: list[list[_NewHook]],
-    now: datetime,
+    staged: Staged,
     ready: dict[int, list[dict]],
 ) -> None:
     """Queue or update the follow-up drafts once per person and event (outreach/planner.py).
@@ -397,7 +398,6 @@ def _plan(
     by place in the list); the others from the database.
     """
     rest = [place for place in range(len(items)) if place not in ready]
-    events = _events_of([items[place] for place in rest])
     complete: dict[tuple[int, int | None], list] = {}
     keys = []
     for place in rest:
@@ -407,11 +407,11 @@ def _plan(
         if isinstance(contact, _NewContact):
             encounter = _NewEncounter(
                 id=encounter_ids[place],
-                happened_at=data.happened_at or now,
+                happened_at=data.happened_at or staged.now,
                 note=data.note.strip(),
                 offer=data.offer.strip(),
                 contact=contact,
-                event=events.get(data.event_id) if data.event_id is not None else None,
+                event=staged.events.get(data.event_id) if data.event_id is not None else None,
                 hooks=hooks[place],
             )
             complete.setdefault(key, []).append(encounter)
