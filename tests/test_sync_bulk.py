@@ -1,5 +1,7 @@
 """The lean path for a batch of new captures: one set of statements, the same outcome."""
 
+from datetime import datetime
+
 import pytest
 from flask import Flask
 from sqlalchemy import func, select
@@ -11,7 +13,7 @@ from webapp.capture.store import record_capture, record_captures
 from webapp.contacts.models import Contact, ContactHandle, Encounter, Hook
 from webapp.events.models import Event
 from webapp.extensions import db
-from webapp.outreach import planner
+from webapp.outreach import pending
 from webapp.outreach.models import Draft, Introduction, UserTemplate
 from webapp.sync import service
 from webapp.sync.models import ChangeRecord, SyncLog, touch_captures
@@ -115,6 +117,8 @@ def test_a_failed_bulk_savepoint_falls_back_to_one_change_at_a_time(
         assert count(Contact) == 3
         assert count(Hook) == 3
         assert count(ChangeRecord) == 3
+        pending.plan_pending(alice)  # the one new person of the bulk run is planned later
+        db.session.commit()
         assert count(Draft) == 3
     replay = push(client, alice_token, [*changes[:2], bad, changes[2]])
     assert statuses(replay) == ["duplicate", "duplicate", "rejected", "duplicate"]
@@ -232,61 +236,65 @@ def _hook_ids(app: Flask, capture_id: str) -> dict[str, int]:
         return {hook.type: hook.id for hook in encounter.hooks}
 
 
-def test_drafts_composed_before_the_transaction_are_those_it_would_compose(
-    app, client, alice, alice_token, monkeypatch
+def test_drafts_planned_after_a_sync_are_those_the_capture_form_plans_at_once(
+    app, client, alice, alice_token
 ):
     with app.app_context():
         event = Event(user_id=alice, name="Web Summit", starts_on=T0.date())
         db.session.add(event)
         db.session.commit()
         event_id, event_uuid = event.id, event.uuid
-    ahead = upsert(
+    synced = upsert(
         email="ada@example.com", note="graph databases", hooks=HOOKS, event_id=event_uuid
     )
-    assert statuses(push(client, alice_token, [ahead])) == ["applied"]
-    composed_ahead = _drafts(app, alice)
-    # The same capture of another person, with the drafts composed inside the transaction.
-    monkeypatch.setattr(planner.Inputs, "still_current", lambda self: False)
-    inside = upsert(
-        email="bo@example.com", note="graph databases", hooks=HOOKS, event_id=event_uuid
-    )
-    inside["data"]["name"] = ahead["data"]["name"]
-    assert statuses(push(client, alice_token, [inside])) == ["applied"]
-    composed_inside = _drafts(app, alice)[len(composed_ahead) :]
-    assert [d["kind"] for d in composed_ahead] == ["email", "nudge"]
-    assert {d["event"] for d in composed_ahead} == {event_id}
-    ids_ahead, ids_inside = _hook_ids(app, ahead["id"]), _hook_ids(app, inside["id"])
-    assert composed_ahead[0]["hooks"] == sorted([ids_ahead["send_resource"], ids_ahead["meet"]])
-    assert composed_ahead[1]["hooks"] == [ids_ahead["share_lead"]]
-    assert composed_inside[0]["hooks"] == sorted([ids_inside["send_resource"], ids_inside["meet"]])
-    for a, b in zip(composed_ahead, composed_inside, strict=True):
+    assert statuses(push(client, alice_token, [synced])) == ["applied"]
+    assert _drafts(app, alice) == []  # left for when Alice next looks
+    with app.app_context():
+        assert pending.plan_pending(alice) == 1
+        db.session.commit()
+    planned_later = _drafts(app, alice)
+    # The same capture of another person, through the capture form, planned at once.
+    with app.app_context():
+        record_capture(
+            alice,
+            CaptureData(
+                name=synced["data"]["name"],
+                email="bo@example.com",
+                note="graph databases",
+                event_id=event_id,
+                hooks=[HookData(h["type"], h["detail"], h["owed_by"]) for h in HOOKS],
+                happened_at=datetime.fromisoformat(synced["at"]),
+            ),
+        )
+        db.session.commit()
+    planned_at_once = _drafts(app, alice)[len(planned_later) :]
+    assert [d["kind"] for d in planned_later] == ["email", "nudge"]
+    assert {d["event"] for d in planned_later} == {event_id}
+    ids_later = _hook_ids(app, synced["id"])
+    assert planned_later[0]["hooks"] == sorted([ids_later["send_resource"], ids_later["meet"]])
+    assert planned_later[1]["hooks"] == [ids_later["share_lead"]]
+    for a, b in zip(planned_later, planned_at_once, strict=True):
         assert a.pop("contact") != b.pop("contact")
         assert (a.pop("to"), b.pop("to")) == ("ada@example.com", "bo@example.com")
         a.pop("hooks"), b.pop("hooks")
         assert a == b
-    assert "Web Summit" in composed_ahead[0]["body"] and composed_ahead[0]["slot_at"]
+    assert "Web Summit" in planned_later[0]["body"] and planned_later[0]["slot_at"]
 
 
-def test_a_template_saved_while_a_batch_waits_for_the_lock_is_used(
-    app, client, alice, alice_token, monkeypatch
-):
-    """Drafts are composed before the write lock; if the laptop saves a template meanwhile
-    (which re-plans every waiting draft), the batch's drafts are composed again inside."""
-    real = service.prepare_batch
-
-    def then_the_laptop_saves_a_template(*args, **kwargs):
-        prepared = real(*args, **kwargs)
+def test_a_template_saved_after_the_sync_is_used_for_its_drafts(app, client, alice, alice_token):
+    """The drafts of a synced capture are written when Alice next looks, with the templates
+    she has then."""
+    hook = [{"type": "send_resource", "detail": "the write-up", "owed_by": "me"}]
+    change = upsert(email="ada@example.com", hooks=hook)
+    assert statuses(push(client, alice_token, [change])) == ["applied"]
+    with app.app_context():
         template = UserTemplate(
             user_id=alice, key="send_resource.subject", text="Here it is: {resource_title}"
         )
         db.session.add(template)
         db.session.commit()
-        return prepared
-
-    monkeypatch.setattr(service, "prepare_batch", then_the_laptop_saves_a_template)
-    hook = [{"type": "send_resource", "detail": "the write-up", "owed_by": "me"}]
-    change = upsert(email="ada@example.com", hooks=hook)
-    assert statuses(push(client, alice_token, [change])) == ["applied"]
+        pending.plan_pending(alice)
+        db.session.commit()
     assert [d["subject"] for d in _drafts(app, alice)] == ["Here it is: the write-up"]
 
 
@@ -350,4 +358,6 @@ def test_a_change_applied_by_a_racing_request_answers_duplicate(
     assert statuses(push(client, alice_token, [change])) == ["duplicate"]
     with app.app_context():
         count = lambda model: db.session.scalar(select(func.count()).select_from(model))  # noqa: E731
+        assert pending.plan_pending(alice) == 1
+        db.session.commit()
         assert (count(Encounter), count(Contact), count(Draft), count(ChangeRecord)) == (1, 1, 1, 1)

@@ -72,6 +72,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(outreach_bp)
     app.register_blueprint(outreach_library_bp)
 
+    from webapp.outreach import pending
+
+    pending.init_app(app)
+
     from webapp import cli
 
     cli.init_app(app)

@@ -95,8 +95,11 @@ def demo_command() -> None:
 def export_command(email: str) -> None:
     """Print all of a user's data as one JSON object."""
     from webapp.exchange.export import export_user
+    from webapp.outreach.pending import plan_pending_now
 
-    json.dump(export_user(_user_or_exit(email)), sys.stdout, ensure_ascii=False, indent=2)
+    user = _user_or_exit(email)
+    plan_pending_now(user.id)  # the drafts of what the phone synced, as the review shows them
+    json.dump(export_user(user), sys.stdout, ensure_ascii=False, indent=2)
     sys.stdout.write("\n")
 
 

@@ -22,6 +22,7 @@ from webapp.db_types import new_uuid, utcnow
 from webapp.events.models import Event
 from webapp.extensions import db
 from webapp.outreach.models import Draft
+from webapp.outreach.pending import leave_for_later
 from webapp.outreach.planner import Inputs, compose_new, plan_many, planning_inputs
 from webapp.sync.models import touch_captures
 
@@ -128,7 +129,8 @@ class _Ready:
     in. contact and drafts: its person's rows, for use if the person turns out to be new
     and named by no other capture of the list; each draft comes with the places, among the
     capture's hooks, of the hooks its hook_ids will name. drafts is None when the person
-    must be planned inside the transaction (see stage_captures).
+    must be planned inside the transaction (see stage_captures). later: the person, if new
+    and named by no other capture of the list, is planned later (outreach/pending.py).
     """
 
     handles: list[tuple[str, str]]
@@ -136,23 +138,27 @@ class _Ready:
     hooks: list[dict]
     contact: dict
     drafts: list[tuple[dict, list[int]]] | None = None
+    later: bool = False
 
 
 @dataclass
 class Staged:
     """What store_captures can work out for a list of captures before the write transaction.
 
-    inputs: what the drafts were composed with; now: the time the rows carry; events: the
-    items' events by id. items: keyed by id(item), for the items given to stage_captures.
+    inputs: what the drafts were composed with (None: none were); now: the time the rows
+    carry; events: the items' events by id. items: keyed by id(item), for the items given
+    to stage_captures.
     """
 
-    inputs: Inputs
+    inputs: Inputs | None
     now: datetime
     events: dict[int, Event]
     items: dict[int, _Ready] = field(default_factory=dict)
 
 
-def stage_captures(user_id: int, items: list[CaptureData], events: dict[int, Event]) -> Staged:
+def stage_captures(
+    user_id: int, items: list[CaptureData], events: dict[int, Event], *, later: bool = False
+) -> Staged:
     """Do the part of store_captures that needs no write, so the write lock is held briefly.
 
     The items must be prepared (prepare_capture) and carry their happened_at; events maps
@@ -160,9 +166,11 @@ def stage_captures(user_id: int, items: list[CaptureData], events: dict[int, Eve
     the drafts for each person are composed as if the person were new (as almost all are
     in a sync batch); store_captures uses the drafts only if that turns out true and the
     templates and resources are still those composed with (Inputs.still_current).
+    later (the phone's sync): compose nothing; the drafts of a person who turns out new
+    are planned when the user next looks (outreach/pending.py), the others' as usual.
     """
     dialect = db.engine.dialect
-    staged = Staged(planning_inputs(user_id), utcnow(), events)
+    staged = Staged(None if later else planning_inputs(user_id), utcnow(), events)
     memo: dict = {}
     for data in items:
         contact = _NewContact(user_id)
@@ -181,6 +189,9 @@ def stage_captures(user_id: int, items: list[CaptureData], events: dict[int, Eve
             h.type == "introduce" and h.owed_by == "me" for h in data.hooks
         ):
             continue  # planned in the transaction (an introduction looks up the other person)
+        if later:
+            ready.later = True
+            continue
         encounter = _NewEncounter(
             id=0,
             happened_at=data.happened_at,
@@ -335,7 +346,14 @@ def _store(
         if "encounters" in contact.__dict__:
             db.session.expire(contact, ["encounters"])
     touch_captures(db.session, user_id, [row["uuid"] for row in encounter_rows], new=True)
+    later = [
+        place
+        for place, (item, target) in enumerate(zip(ready, targets, strict=True))
+        if item.later and target in alone
+    ]
+    leave_for_later(connection, user_id, [encounter_ids[p] for p in later if hooks[p]])
     drafts = _ready_drafts(staged, ready, targets, alone, contacts, hooks, dialect)
+    drafts.update(dict.fromkeys(later, []))  # nothing to insert now
     _plan(user_id, encounter_ids, items, contacts, hooks, staged, drafts)
     return _Stored(encounter_ids, set(contact_ids))
 
@@ -366,7 +384,7 @@ def _ready_drafts(
         for place, (item, target) in enumerate(zip(ready, targets, strict=True))
         if target in alone and item.drafts is not None
     ]
-    if not usable or not staged.inputs.still_current():
+    if not usable or staged.inputs is None or not staged.inputs.still_current():
         return {}
     drafts: dict[int, list[dict]] = {}
     for place in usable:

@@ -168,3 +168,20 @@ class DigestLog(db.Model):
     day: Mapped[date] = mapped_column(Date)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     error: Mapped[str] = mapped_column(Text, default="")
+
+
+class PendingPlan(db.Model):
+    """New captures from one sync batch whose follow-ups are still to plan (outreach/pending.py).
+
+    Their drafts are planned the next time the user opens a page that shows drafts, or the
+    morning run's digest needs them, whichever comes first; the row goes with the planning.
+    encounter_ids: the captures (not their people or events, which a merge or a deleted
+    event may change meanwhile).
+    """
+
+    __tablename__ = "pending_plans"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    encounter_ids: Mapped[list] = mapped_column(db.JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -35,6 +35,7 @@ from webapp.mail import (
 from webapp.outreach import schedule
 from webapp.outreach.invite import INVITE_FILENAME, INVITE_MIMETYPE, chat_invitation
 from webapp.outreach.models import OPEN_STATUSES, DigestLog, Draft, Interaction
+from webapp.outreach.pending import plan_pending_now
 from webapp.outreach.planner import now
 
 log = logging.getLogger(__name__)
@@ -229,8 +230,9 @@ def send_due(settings: MailSettings | None = None) -> Report:
             )
         )
     )
-    for user in db.session.scalars(select(User).order_by(User.id)):
-        _digest(user, settings, moment, report)
+    for user_id in db.session.scalars(select(User.id).order_by(User.id)).all():
+        plan_pending_now(user_id)  # what the phone synced since, before the digest counts
+        _digest(db.session.get(User, user_id), settings, moment, report)
     return report
 
 

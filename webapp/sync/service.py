@@ -27,6 +27,7 @@ from webapp.capture.ingest import (
 )
 from webapp.capture.store import Staged, record_capture, stage_captures, store_captures
 from webapp.contacts.models import HOOK_TYPES, Encounter
+from webapp.database import begin_write  # noqa: F401  (the view opens the transaction)
 from webapp.db_types import utcnow
 from webapp.events.models import Event
 from webapp.extensions import db
@@ -51,23 +52,6 @@ class Batch:
     events: dict[str, int] = field(default_factory=dict)
 
 
-def begin_write(busy_timeout_ms: int | None = None) -> None:
-    """Open the write transaction: BEGIN IMMEDIATE on SQLite; nothing extra on PostgreSQL.
-
-    A deferred SQLite transaction that reads and then writes can fail at once with
-    "database is locked" when another writer got in between; taking the write lock first
-    makes writers queue for the busy timeout instead.
-    """
-    connection = db.session.connection()
-    if connection.dialect.name == "sqlite":
-        # Set per connection, and only when it differs (a statement a batch otherwise).
-        info = connection.connection.info
-        if busy_timeout_ms is not None and info.get("busy_timeout") != busy_timeout_ms:
-            connection.exec_driver_sql(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-            info["busy_timeout"] = busy_timeout_ms
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-
 @dataclass
 class Prepared:
     """A batch checked and partly worked out before its write transaction (prepare_batch).
@@ -75,7 +59,8 @@ class Prepared:
     changes: each change parsed, or its rejection. records: by change id, for the upserts
     that may create a capture (their data filled from the scanned text, their event
     found), the idempotency record to insert, as bulk.driver_row made it. staged: what
-    store_captures can use for those (rows, handles, drafts composed in advance).
+    store_captures can use for those (rows and handles; their people's drafts, if new,
+    are planned later: outreach/pending.py).
     """
 
     changes: list[Change | dict]
@@ -86,8 +71,8 @@ class Prepared:
 def prepare_batch(user_id: int, device_id: str, changes: list[Any]) -> Prepared:
     """Check every change and do what needs no write, so the write transaction stays short.
 
-    Reads only (the batch's events, the user's templates and resources); the transaction
-    (apply_batch) checks again whatever a concurrent writer could have changed.
+    Reads only (the batch's events); the transaction (apply_batch) checks again whatever
+    a concurrent writer could have changed.
     """
     parsed: list[Change | dict] = []
     for raw in changes:
@@ -125,7 +110,7 @@ def prepare_batch(user_id: int, device_id: str, changes: list[Any]) -> Prepared:
         ready.append(change)
     if ready:
         by_id = {e.id: e for e in events.values()}
-        prepared.staged = stage_captures(user_id, [c.data for c in ready], by_id)
+        prepared.staged = stage_captures(user_id, [c.data for c in ready], by_id, later=True)
         dialect, memo = db.engine.dialect, {}
         for change in ready:
             row = _record(user_id, device_id, change, prepared.staged.now)

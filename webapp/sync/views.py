@@ -104,15 +104,19 @@ def push():
     if device_id is None:
         return changes
     timeout_ms = int(current_app.config.get("SYNC_BUSY_TIMEOUT_MS") or DEFAULT_BUSY_TIMEOUT_MS)
-    # Checking the changes and composing their drafts need no write: done before the
+    # Checking the changes and building their rows need no write: done before the
     # writers' turn, so the database's write lock is held only for the writing.
     prepared = service.prepare_batch(g.api_user_id, device_id, changes)
     with writer_turn(timeout_ms):
         try:
-            return _apply(device_id, prepared, timeout_ms)
+            answer = _apply(device_id, prepared, timeout_ms)
         except BaseException:
             db.session.rollback()  # before the next writer's turn, not after
             raise
+    if isinstance(answer, tuple):  # committed: the answer is made after the turn
+        results, cursor = answer
+        return jsonify(results=results, cursor=cursor)
+    return answer
 
 
 def _apply(device_id: str, prepared: service.Prepared, timeout_ms: int):
@@ -129,7 +133,7 @@ def _apply(device_id: str, prepared: service.Prepared, timeout_ms: int):
             if attempt:
                 return _error(503, "conflicting write, try again", **{"Retry-After": "1"})
             service.begin_write(timeout_ms)
-    return jsonify(results=results, cursor=cursor)
+    return results, cursor
 
 
 @bp.get("/changes")
