@@ -162,10 +162,9 @@ def _take_turn(fd: int, timeout_ms: int) -> None:
         return
     except BlockingIOError:
         pass
-    if (
-        threading.current_thread() is threading.main_thread()
-        and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
-    ):
+    if threading.current_thread() is threading.main_thread() and signal.getitimer(
+        signal.ITIMER_REAL
+    ) == (0.0, 0.0):
         previous = signal.signal(signal.SIGALRM, _waited_too_long)
         try:
             signal.setitimer(signal.ITIMER_REAL, timeout_ms / 1000)
@@ -277,17 +276,21 @@ class WalCheckpointer:
 def configure(app: Flask) -> None:
     """Set engine options that depend on the database, before the engine is made.
 
-    PostgreSQL: no server-side prepared statements (psycopg's prepare_threshold=None), so
-    every statement is planned with its actual values. Once a statement had been prepared
-    (psycopg does it at the fifth run), PostgreSQL could switch to a generic plan; on tables
-    without statistics yet (a new deployment, autovacuum not yet run) that plan looked up
-    a batch's 20 ids by scanning every row of the user and filtering: each sync batch got
-    slower as the user grew (docs/performance.md).
+    SQLite: no pool_pre_ping. PostgreSQL: no server-side prepared statements (psycopg's
+    prepare_threshold=None), so every statement is planned with its actual values. Once a
+    statement had been prepared (psycopg does it at the fifth run), PostgreSQL could switch
+    to a generic plan; on tables without statistics yet (a new deployment, autovacuum not
+    yet run) that plan looked up a batch's 20 ids by scanning every row of the user and
+    filtering: each sync batch got slower as the user grew (docs/performance.md).
     """
     uri = str(app.config.get("SQLALCHEMY_DATABASE_URI", ""))
+    options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
     if uri.startswith("postgresql"):
-        options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
         options.setdefault("connect_args", {}).setdefault("prepare_threshold", None)
+    elif uri.startswith("sqlite"):
+        # A connection to a file cannot go stale as one to a server can: no ping on checkout
+        # (a SELECT 1 before every request's first statement).
+        options["pool_pre_ping"] = False
 
 
 def init_app(app: Flask) -> None:

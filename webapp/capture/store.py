@@ -434,7 +434,8 @@ def _plan(
             )
             complete.setdefault(key, []).append(encounter)
     drafts = [row for place in sorted(ready) for row in ready[place]]
-    plan_many(user_id, keys, complete=complete, ready=drafts)
+    if keys or drafts:
+        plan_many(user_id, keys, complete=complete, ready=drafts)
 
 
 def _id_of(target: int | tuple[int], existing: dict[int, Contact], fresh: list[_NewContact]) -> int:
