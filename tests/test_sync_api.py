@@ -18,7 +18,7 @@ from webapp.auth.tokens import issue_token
 from webapp.contacts.models import Contact, Encounter
 from webapp.events.models import Event
 from webapp.extensions import db
-from webapp.sync import service
+from webapp.sync import service, validate
 from webapp.sync.history import history
 from webapp.sync.models import ChangeRecord, Tombstone
 from webapp.sync.service import NOTE_MARKER, Batch, apply_change
@@ -588,3 +588,18 @@ def test_the_export_carries_history_and_deletions_of_this_user_only(
         (h["capture"], h["field"], h["old"], h["new"]) for h in exported["capture_history"]
     ] == [(capture_id, "org", "Acme", "Acme Corp")]
     assert [d["capture"] for d in exported["deleted_captures"]] == [gone]
+
+
+def test_the_payload_hash_of_a_change_is_stable_across_releases():
+    """Records made by an earlier release must still tell a replay from a new change: the
+    hash is of the canonical JSON of kind, op, at and data (sorted keys, no spaces, UTF-8)."""
+    change = {
+        "id": new_id(),
+        "seq": 3,
+        "kind": "capture",
+        "op": "upsert",
+        "at": "2026-11-21T16:04:05+01:00",
+        "data": {"name": "María Ødegård", "note": "x\u2028y", "hooks": [{"type": "meet"}]},
+    }
+    expected = "a544fa43a6e25c46ec563d4897063155596e634022faea28d77eef8ccf79b201"
+    assert validate.payload_hash(change) == expected

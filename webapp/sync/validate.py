@@ -64,11 +64,15 @@ def as_uuid(value: Any, what: str) -> str:
         raise Rejected(f"{what} must be a UUID string") from None
 
 
+#: json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False), without
+#: making an encoder for every call as json.dumps does when given options.
+_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
 def payload_hash(change: dict) -> str:
     """Return the hash that tells a replay of this change from a different change."""
     content = {key: change.get(key) for key in ("kind", "op", "at", "data")}
-    blob = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
+    return hashlib.sha256(_canonical(content).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def parse_at(value: Any) -> datetime:
