@@ -20,9 +20,13 @@ FIELDS = (*TEXT_FIELDS, "rating")
 HOOK_FIELDS = tuple(f"hook:{kind}" for kind in HOOK_TYPES)
 
 
+#: json.dumps(value, ensure_ascii=False) without making an encoder for every call.
+_encode = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def hook_value(detail: str, owed_by: str) -> str:
     """Return the comparable value of one hook (its type is the field name)."""
-    return json.dumps([owed_by, detail.strip()], ensure_ascii=False)
+    return _encode([owed_by, detail.strip()])
 
 
 def snapshot(encounter: Encounter) -> dict[str, str | None]:
