@@ -293,10 +293,31 @@ def configure(app: Flask) -> None:
         options["pool_pre_ping"] = False
 
 
+def _plain_savepoints(dialect) -> None:
+    """Send SAVEPOINT, RELEASE and ROLLBACK TO as plain text (SQLite and PostgreSQL).
+
+    SQLAlchemy compiles a fresh savepoint clause for every one of them (~0.1 ms each,
+    twice per sync batch); the text is the same as its compiler's (sql/compiler.py:
+    visit_savepoint and friends), and the name is SQLAlchemy's own ("sa_savepoint_N").
+    """
+    quote = dialect.identifier_preparer.quote
+    dialect.do_savepoint = lambda connection, name: connection.exec_driver_sql(
+        f"SAVEPOINT {quote(name)}"
+    )
+    dialect.do_release_savepoint = lambda connection, name: connection.exec_driver_sql(
+        f"RELEASE SAVEPOINT {quote(name)}"
+    )
+    dialect.do_rollback_to_savepoint = lambda connection, name: connection.exec_driver_sql(
+        f"ROLLBACK TO SAVEPOINT {quote(name)}"
+    )
+
+
 def init_app(app: Flask) -> None:
     """Attach engine listeners once the engine exists."""
     with app.app_context():
         engine: Engine = db.engine
+        if engine.dialect.name in ("sqlite", "postgresql"):
+            _plain_savepoints(engine.dialect)
         if engine.dialect.name == "postgresql":
             # A Core INSERT of many rows without RETURNING goes as one multi-row statement
             # instead of psycopg's statement per row (bulk.insert_rows does the same for
