@@ -603,3 +603,21 @@ def test_the_payload_hash_of_a_change_is_stable_across_releases():
     }
     expected = "a544fa43a6e25c46ec563d4897063155596e634022faea28d77eef8ccf79b201"
     assert validate.payload_hash(change) == expected
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("0190a0c0-1234-7abc-8def-0123456789ab", "0190a0c0-1234-7abc-8def-0123456789ab"),
+        ("0190A0C0-1234-7ABC-8DEF-0123456789AB", "0190a0c0-1234-7abc-8def-0123456789ab"),
+        ("0190a0c012347abc8def0123456789ab", "0190a0c0-1234-7abc-8def-0123456789ab"),
+    ],
+)
+def test_ids_are_read_in_any_form_uuid_takes_and_kept_canonical(given, expected):
+    assert validate.as_uuid(given, "id") == expected
+
+
+@pytest.mark.parametrize("given", ["", "0190a0c0-1234-7abc-8def-0123456789ag", "x" * 36, 7])
+def test_an_id_that_is_not_a_uuid_is_refused(given):
+    with pytest.raises(validate.Rejected, match="id must be a UUID string"):
+        validate.as_uuid(given, "id")

@@ -32,11 +32,11 @@ def handles_for(emails: list[str], phones: list[str], urls: list[str]) -> list[t
         if email.strip():
             found.append(("email", email.strip().lower()))
     for url in urls:
-        handle = linkedin_handle(url)
+        handle = linkedin_handle(url) if url else None
         if handle:
             found.append(("linkedin", handle))
     for phone in phones:
-        value = normalize_phone(phone)
+        value = normalize_phone(phone) if phone else ""
         if len(value.lstrip("+")) >= 5:
             found.append(("phone", value))
     return list(dict.fromkeys(found))

@@ -54,10 +54,15 @@ class Change:
     values: dict[str, str | None] = field(default_factory=dict)
 
 
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def as_uuid(value: Any, what: str) -> str:
     """Return value as a canonical lower-case UUID string, or raise Rejected."""
     if not isinstance(value, str) or len(value) > 36:
         raise Rejected(f"{what} must be a UUID string")
+    if _CANONICAL_UUID.fullmatch(value):
+        return value  # as the phone writes them: already what str(uuid.UUID(value)) gives
     try:
         return str(uuid.UUID(value))
     except ValueError:
