@@ -291,17 +291,20 @@ def _store(
     fresh: list[_NewContact] = []
     owner_of: dict[tuple[str, str], int | tuple[int]] = dict(owners)
     targets: list[int | tuple[int]] = []
-    for data, item in zip(items, ready, strict=True):
+    for item in ready:
         target = next((owner_of[h] for h in item.handles if h in owner_of), None)
         if target is None:
             fresh.append(_NewContact(user_id))
             target = (len(fresh) - 1,)
         for handle in item.handles:
             owner_of.setdefault(handle, target)
-        fill_contact(existing[target] if isinstance(target, int) else fresh[target[0]], data)
         targets.append(target)
     people = Counter(t for t in targets if isinstance(t, tuple))
     alone = {t for t, n in people.items() if n == 1}  # new, and named by no other item
+    for data, item, target in zip(items, ready, targets, strict=True):
+        if target in alone and item.later:
+            continue  # its row was built when staged, and it is planned later: nothing reads it
+        fill_contact(existing[target] if isinstance(target, int) else fresh[target[0]], data)
     n_hooks = sum(len(item.hooks) for item in ready)
     counts = {_CONTACTS: len(fresh), _ENCOUNTERS: len(items), _HOOKS: n_hooks}
     connection = db.session.connection()
