@@ -145,3 +145,11 @@ def test_an_idle_thread_ends_and_the_next_commit_starts_another(sqlite_app, monk
         seen.clear()
         _write()
         _wait_for(lambda: seen)
+
+
+def test_the_restart_comes_before_sqlites_own_checkpoint_inside_a_commit():
+    """Past wal_autocheckpoint pages a committing writer checkpoints inside its commit, the
+    stall the background thread exists to avoid: the thread's restart must come first."""
+    from webapp.database import WAL_AUTOCHECKPOINT_PAGES
+
+    assert WalCheckpointer.RESET_AT < WAL_AUTOCHECKPOINT_PAGES
