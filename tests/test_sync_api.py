@@ -16,9 +16,10 @@ from sqlalchemy.orm import selectinload
 
 from webapp.auth.tokens import issue_token
 from webapp.contacts.models import Contact, Encounter
+from webapp.database import begin_write
 from webapp.events.models import Event
 from webapp.extensions import db
-from webapp.sync import service, validate
+from webapp.sync import validate
 from webapp.sync.history import history
 from webapp.sync.models import ChangeRecord, Tombstone
 from webapp.sync.service import NOTE_MARKER, Batch, apply_change
@@ -205,7 +206,7 @@ def test_a_racing_twin_is_caught_by_the_unique_record(app, client, alice, alice_
         # As if another request committed this change after our batch looked it up.
         parsed = parse_change(change)
         batch = Batch(alice, DEVICE)
-        service.begin_write()
+        begin_write()
         assert apply_change(batch, parsed) == {"id": change["id"], "status": "duplicate"}
         changed = parse_change({**change, "data": {"name": "Someone else"}})
         assert apply_change(batch, changed)["status"] == "rejected"

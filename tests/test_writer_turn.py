@@ -48,13 +48,18 @@ def test_the_main_thread_waits_in_the_kernel_and_gets_the_turn(app, lock_path):
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)  # and the timer cleared
 
 
-def test_the_main_thread_gives_up_after_the_timeout(app, lock_path):
+def _busy_while_held(app: Flask, path: str) -> None:
+    """Ask for the turn with a 50 ms limit while another writer holds it for 0.5 s."""
     started = threading.Event()
-    thread = _hold(lock_path, 0.5, started)
+    thread = _hold(path, 0.5, started)
     started.wait(5)
     with app.app_context(), pytest.raises(Busy), writer_turn(50, db.engine):
         pass
     thread.join()
+
+
+def test_the_main_thread_gives_up_after_the_timeout(app, lock_path):
+    _busy_while_held(app, lock_path)
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
 
 
@@ -64,12 +69,7 @@ def test_a_timer_already_set_is_left_alone_and_the_wait_polls(app, lock_path):
     previous = signal.signal(signal.SIGALRM, lambda *_: fired.append(True))
     signal.setitimer(signal.ITIMER_REAL, 30)
     try:
-        started = threading.Event()
-        thread = _hold(lock_path, 0.5, started)
-        started.wait(5)
-        with app.app_context(), pytest.raises(Busy), writer_turn(50, db.engine):
-            pass
-        thread.join()
+        _busy_while_held(app, lock_path)
         assert signal.getitimer(signal.ITIMER_REAL)[0] > 0  # still running
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)

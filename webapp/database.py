@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy import Table, event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, scoped_session
@@ -143,6 +143,31 @@ def writer_turn(timeout_ms: int, engine: Engine | None = None) -> Iterator[None]
         yield
     finally:
         os.close(fd)  # closing the file releases the lock
+
+
+DEFAULT_WRITE_WAIT_MS = 5000
+
+
+def write_wait_ms() -> int:
+    """Return how long a writer waits for its turn: SYNC_BUSY_TIMEOUT_MS, or 5 s."""
+    return int(current_app.config.get("SYNC_BUSY_TIMEOUT_MS") or DEFAULT_WRITE_WAIT_MS)
+
+
+@contextmanager
+def write_transaction(timeout_ms: int) -> Iterator[None]:
+    """Take the writers' turn and open the write transaction (begin_write) in it.
+
+    The caller commits inside. On any error the session is rolled back before the turn
+    passes on, so the next writer never waits behind a transaction left open. Raises Busy
+    (or the driver's OperationalError) when the turn or the lock does not come in time.
+    """
+    with writer_turn(timeout_ms):
+        try:
+            begin_write(timeout_ms)
+            yield
+        except BaseException:
+            db.session.rollback()  # before the next writer's turn, not after
+            raise
 
 
 POLL_S = 0.0005

@@ -301,10 +301,17 @@ def _store(
         targets.append(target)
     people = Counter(t for t in targets if isinstance(t, tuple))
     alone = {t for t, n in people.items() if n == 1}  # new, and named by no other item
-    for data, item, target in zip(items, ready, targets, strict=True):
-        if target in alone and item.later:
-            continue  # its row was built when staged, and it is planned later: nothing reads it
-        fill_contact(existing[target] if isinstance(target, int) else fresh[target[0]], data)
+    # Places planned later (outreach/pending.py): new people named by no other item, whose
+    # contact row was built when staged, so nothing here reads their contact.
+    later = [
+        place
+        for place, (item, target) in enumerate(zip(ready, targets, strict=True))
+        if item.later and target in alone
+    ]
+    skip = set(later)
+    for place, (data, target) in enumerate(zip(items, targets, strict=True)):
+        if place not in skip:
+            fill_contact(existing[target] if isinstance(target, int) else fresh[target[0]], data)
     n_hooks = sum(len(item.hooks) for item in ready)
     counts = {_CONTACTS: len(fresh), _ENCOUNTERS: len(items), _HOOKS: n_hooks}
     connection = db.session.connection()
@@ -349,11 +356,6 @@ def _store(
         if "encounters" in contact.__dict__:
             db.session.expire(contact, ["encounters"])
     touch_captures(db.session, user_id, [row["uuid"] for row in encounter_rows], new=True)
-    later = [
-        place
-        for place, (item, target) in enumerate(zip(ready, targets, strict=True))
-        if item.later and target in alone
-    ]
     leave_for_later(connection, user_id, [encounter_ids[p] for p in later if hooks[p]])
     drafts = _ready_drafts(staged, ready, targets, alone, contacts, hooks, dialect)
     drafts.update(dict.fromkeys(later, []))  # nothing to insert now

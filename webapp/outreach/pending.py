@@ -12,14 +12,14 @@ and resources of the morning they are read (docs/outreach.md, docs/performance.m
 
 import logging
 
-from flask import Flask, current_app, request
+from flask import Flask, request
 from flask_login import current_user
 from sqlalchemy import delete
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from webapp.bulk import insert_rows, select_rows
-from webapp.database import Busy, begin_write, writer_turn
+from webapp.database import Busy, write_transaction, write_wait_ms
 from webapp.extensions import db
 from webapp.outreach.models import PendingPlan
 from webapp.outreach.planner import plan_many
@@ -28,7 +28,6 @@ logger = logging.getLogger(__name__)
 
 #: Blueprints whose pages show no drafts: the phone's screens and API, login, the card.
 NO_DRAFTS_SHOWN = frozenset({"sync", "pwa", "auth", "cards", "capture", "photos"})
-DEFAULT_WAIT_MS = 5000
 _CHUNK = 500
 
 
@@ -93,16 +92,10 @@ def plan_pending_now(user_id: int) -> int:
     """
     if not has_pending(user_id):
         return 0
-    wait_ms = int(current_app.config.get("SYNC_BUSY_TIMEOUT_MS") or DEFAULT_WAIT_MS)
     try:
-        with writer_turn(wait_ms):
-            try:
-                begin_write(wait_ms)
-                planned = plan_pending(user_id)
-                db.session.commit()
-            except BaseException:
-                db.session.rollback()  # before the next writer's turn
-                raise
+        with write_transaction(write_wait_ms()):
+            planned = plan_pending(user_id)
+            db.session.commit()
     except (Busy, OperationalError, IntegrityError):
         logger.warning("follow-ups of user %s left for the next page", user_id, exc_info=True)
         return 0

@@ -27,7 +27,6 @@ from webapp.capture.ingest import (
 )
 from webapp.capture.store import Staged, record_capture, stage_captures, store_captures
 from webapp.contacts.models import HOOK_TYPES, Encounter
-from webapp.database import begin_write  # noqa: F401  (the view opens the transaction)
 from webapp.db_types import utcnow
 from webapp.events.models import Event
 from webapp.extensions import db
@@ -197,12 +196,8 @@ def apply_new(batch: Batch, changes: list[Change], prepared: Prepared) -> list[d
             # The records go first: a racing twin fails here, before touching captures.
             records = [prepared.records[change.id] for change in changes]
             insert_rows(db.session.connection(), ChangeRecord.__table__, records, ready=True)
-            items = []
-            for change in changes:
-                assert change.data is not None
-                change.data.event_id = batch.events.get(change.event_uuid or "")
-                change.data.device_id = batch.device_id
-                items.append(change.data)
+            # prepare_batch filled in their event and device; _new_captures checked the event.
+            items = [change.data for change in changes]  # ready ones all have data
             store_captures(batch.user_id, items, prepared=True, staged=prepared.staged)
     except IntegrityError:
         return [apply_change(batch, change) for change in changes]

@@ -14,7 +14,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from webapp.auth.tokens import user_for_token
-from webapp.database import Busy, writer_turn
+from webapp.database import Busy, begin_write, write_transaction, write_wait_ms
 from webapp.extensions import csrf, db
 from webapp.sync import export as _export  # noqa: F401  (registers the export sections)
 from webapp.sync import feed, service
@@ -27,7 +27,6 @@ csrf.exempt(bp)
 MAX_CHANGES = 500
 MAX_BYTES = 1024 * 1024
 RETRY_AFTER_SECONDS = 2
-DEFAULT_BUSY_TIMEOUT_MS = 5000
 
 
 def _error(status: int, message: str, **headers: str):
@@ -103,16 +102,12 @@ def push():
     device_id, changes = _read_batch()
     if device_id is None:
         return changes
-    timeout_ms = int(current_app.config.get("SYNC_BUSY_TIMEOUT_MS") or DEFAULT_BUSY_TIMEOUT_MS)
+    timeout_ms = write_wait_ms()
     # Checking the changes and building their rows need no write: done before the
     # writers' turn, so the database's write lock is held only for the writing.
     prepared = service.prepare_batch(g.api_user_id, device_id, changes)
-    with writer_turn(timeout_ms):
-        try:
-            answer = _apply(device_id, prepared, timeout_ms)
-        except BaseException:
-            db.session.rollback()  # before the next writer's turn, not after
-            raise
+    with write_transaction(timeout_ms):
+        answer = _apply(device_id, prepared, timeout_ms)
     if isinstance(answer, tuple):  # committed: the answer is made after the turn
         results, cursor = answer
         return jsonify(results=results, cursor=cursor)
@@ -120,7 +115,6 @@ def push():
 
 
 def _apply(device_id: str, prepared: service.Prepared, timeout_ms: int):
-    service.begin_write(timeout_ms)
     cursor = feed.log_position(g.api_user_id)
     for attempt in range(2):
         try:
@@ -132,7 +126,7 @@ def _apply(device_id: str, prepared: service.Prepared, timeout_ms: int):
             db.session.rollback()
             if attempt:
                 return _error(503, "conflicting write, try again", **{"Retry-After": "1"})
-            service.begin_write(timeout_ms)
+            begin_write(timeout_ms)
     return results, cursor
 
 
