@@ -74,6 +74,29 @@ def test_it_writes_a_draft_that_delivers_the_promised_resource() -> None:
     assert result.missing == ()
 
 
+@pytest.mark.parametrize(
+    ("note", "expected"),
+    [
+        ("the pricing page.", "to talk about the pricing page.\n"),
+        ("why pricing fails!", "to talk about why pricing fails!\n"),
+        ("what to charge?", "to talk about what to charge?\n"),
+        ("pricing, etc\u2026", "to talk about pricing, etc\u2026\n"),
+        ("pricing", "to talk about pricing.\n"),
+    ],
+)
+def test_a_note_that_ends_its_sentence_gets_no_second_full_stop(note, expected) -> None:
+    assert expected in draft(note=note).body
+
+
+def test_only_a_single_full_stop_after_a_value_is_dropped() -> None:
+    values = {"note": "done."}
+    assert render_template("{note}. Next", values) == "done. Next"
+    assert render_template("{note}...", values) == "done...."
+    assert render_template("{note}, then", values) == "done., then"
+    assert render_template("{note}.{note}.", values) == "done.done."
+    assert render_template("{{note}}.", values) == "{note}."
+
+
 def test_it_proposes_times_for_a_chat() -> None:
     result = draft(hooks=[HookIn("meet", "next week")], slots=SLOTS, tz="Europe/Berlin")
     assert result.subject == "A chat after PyCon DE?"

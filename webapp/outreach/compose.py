@@ -157,13 +157,31 @@ def multi_line(value: str) -> str:
     return _CONTROL_BUT_NEWLINE.sub(" ", value).strip()
 
 
+#: A value ending so already takes the full stop a template puts right after it.
+_ENDS_SENTENCE = (".", "!", "?", "\u2026")
+
+
 def render_template(template: str, values: Mapping[str, str]) -> str:
-    """Fill {name} fields from values literally; leave anything else exactly as written."""
+    """Fill {name} fields from values literally; leave anything else exactly as written.
+
+    One exception: when a value ends its own sentence ("wants the write-up.", "how?"), the
+    single full stop the template writes right after it is dropped, so a note typed with
+    its full stop does not read "write-up.." in the draft. An ellipsis in the template stays.
+    """
     # Values are inserted verbatim and never scanned again.
-    return "".join(
-        str(values[name]) if name is not None and name in values else text
-        for text, name in _pieces(template)
-    )
+    out: list[str] = []
+    ended = False
+    for text, name in _pieces(template):
+        if name is not None and name in values:
+            value = str(values[name])
+            out.append(value)
+            ended = value.endswith(_ENDS_SENTENCE)
+            continue
+        if ended and text.startswith(".") and not text.startswith(".."):
+            text = text[1:]
+        out.append(text)
+        ended = False
+    return "".join(out)
 
 
 @lru_cache(maxsize=1024)
