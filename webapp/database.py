@@ -34,6 +34,11 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # WalCheckpointer copies the WAL after commits; this is the backstop should it fall
     # behind (a commit that finds more pages than this checkpoints them itself).
     cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+    # Temporary data in memory, above all the journal a SAVEPOINT keeps of the pages it
+    # changes: past 64 KB SQLite spills it to a new file in /var/tmp, and a sync batch's
+    # savepoint changes ~65 pages (260 KB), so every batch created, wrote and deleted a
+    # file on disk (a third of the workers' system time per batch; docs/performance.md).
+    cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.close()
 
 
