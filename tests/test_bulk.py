@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from webapp.bulk import driver_row, driver_value, insert_rows, select_rows
+from webapp.bulk import COPY_FROM_ROWS, driver_row, driver_value, insert_rows, select_rows
 from webapp.contacts.models import Contact, ContactHandle, Hook
 from webapp.database import allocate_ids
 from webapp.db_types import new_uuid
@@ -52,6 +52,49 @@ def test_rows_are_stored_exactly_as_the_orm_stores_them(app, alice):
         assert [(c.emails, c.phones, c.created_at) for c in loaded] == [
             (["ada@example.com"], [], WHEN)
         ] * 3
+
+
+def test_many_rows_are_stored_exactly_as_one_row_is(app, alice):
+    """From COPY_FROM_ROWS rows PostgreSQL gets a COPY: what it stores is what an INSERT does."""
+    fields = {"user_id": alice, "emails": ["ada@example.com"], "created_at": WHEN}
+    with app.app_context():
+        connection = db.session.connection()
+        insert_rows(connection, Contact.__table__, [{"name": "One", "updated_at": WHEN, **fields}])
+        many = [
+            {"name": f"Many {n}", "updated_at": WHEN, "rating": None, **fields}
+            for n in range(COPY_FROM_ROWS)
+        ]
+        insert_rows(connection, Contact.__table__, many)
+        ready = [
+            driver_row(connection.dialect, Contact.__table__, {"id": 1000 + n, **row})
+            for n, row in enumerate(many)
+        ]
+        insert_rows(connection, Contact.__table__, ready, ready=True)
+        names = ["One"] + [row["name"] for row in many] * 2
+        stored = _stored(connection, names)
+        assert len(set(stored)) == 1  # the same text, JSON, NULL and time formats
+        loaded = db.session.scalars(select(Contact).order_by(Contact.id)).all()
+        assert {(c.emails[0], c.phones == [], c.rating, c.created_at) for c in loaded} == {
+            ("ada@example.com", True, None, WHEN)
+        }
+
+
+def test_a_violation_among_many_rows_fails_them_all_as_an_integrity_error(app, alice):
+    with app.app_context():
+        contact = Contact(user_id=alice, name="Ada")
+        db.session.add(contact)
+        db.session.flush()
+        connection = db.session.connection()
+        handles = [
+            {"user_id": alice, "contact_id": contact.id, "kind": "email", "value": f"{n}@x.io"}
+            for n in range(COPY_FROM_ROWS + 1)
+        ]
+        # IntegrityError is what the sync fallback and retry catch.
+        with pytest.raises(IntegrityError), db.session.begin_nested():
+            insert_rows(db.session.connection(), ContactHandle.__table__, handles + handles[:1])
+        insert_rows(connection, ContactHandle.__table__, handles)  # nothing of it stayed
+        count = connection.exec_driver_sql("SELECT count(*) FROM contact_handles").scalar()
+        assert count == len(handles)
 
 
 def test_a_missing_column_takes_the_models_default_per_row(app, alice):
