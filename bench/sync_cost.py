@@ -53,7 +53,7 @@ def measure(part: str, batches: int) -> None:
     from webapp.auth.models import User
     from webapp.auth.tokens import issue_token
     from webapp.extensions import db
-    from webapp.sync import feed, service
+    from webapp.sync import service
 
     database.WalCheckpointer.poke = lambda self: None  # no background thread
     tmp = Path(tempfile.mkdtemp(prefix="hookline-cost-"))
@@ -97,7 +97,6 @@ def measure(part: str, batches: int) -> None:
                 _instrument(True)
                 for batch in prepared:
                     with database.write_transaction(5000):
-                        feed.log_position(user_id)
                         service.apply_batch(user_id, DEVICE, batch)
                         db.session.commit()
                 _instrument(False)

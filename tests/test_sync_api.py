@@ -531,6 +531,19 @@ def test_the_push_cursor_pulls_the_servers_version_of_the_batch(app, client, ali
     assert page["changes"][0]["data"]["email"] == "jonas@balticvc.example"
 
 
+def test_each_push_cursor_stands_just_before_its_own_batch(client, alice_token):
+    headers = {"Authorization": f"Bearer {alice_token}"}
+    first, second = upsert(name="First"), upsert(name="Second")
+    push(client, alice_token, [first])
+    cursor = push(client, alice_token, [second]).get_json()["cursor"]
+    page = client.get(f"/api/v1/changes?since={cursor}", headers=headers).get_json()
+    assert [c["data"]["name"] for c in page["changes"]] == ["Second"]
+    # A batch with nothing valid in it still answers where the feed stands.
+    cursor = push(client, alice_token, [{"id": "not-a-uuid"}]).get_json()["cursor"]
+    page = client.get(f"/api/v1/changes?since={cursor}", headers=headers).get_json()
+    assert page["changes"] == []
+
+
 @pytest.mark.parametrize("cursor", ["nonsense!", "djE6", "eDox", "djE6LTE"])
 def test_a_bad_cursor_is_a_400(client, alice_token, cursor):
     response = client.get(

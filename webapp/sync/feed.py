@@ -6,7 +6,6 @@ import binascii
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from webapp.bulk import select_rows
 from webapp.contacts.models import Encounter
 from webapp.extensions import db
 from webapp.sync.models import SyncLog, Tombstone
@@ -113,13 +112,3 @@ def changes_since(user_id: int, cursor: str | None, limit: int = DEFAULT_LIMIT) 
             )
     last = rows[-1].id if rows else position
     return {"changes": changes, "cursor": encode_cursor(last), "more": more}
-
-
-def log_position(user_id: int) -> str:
-    """Return the cursor of the user's latest change so far."""
-    rows = select_rows(
-        db.session.connection(),
-        "SELECT id FROM sync_log WHERE user_id = ? ORDER BY id DESC LIMIT 1",
-        [user_id],
-    )
-    return encode_cursor(rows[0][0] if rows else 0)

@@ -41,7 +41,11 @@ REUSED = "change id reused with different content"
 
 @dataclass
 class Batch:
-    """What one batch needs from the database, fetched once rather than per change."""
+    """What one batch needs from the database, fetched once rather than per change.
+
+    log_position: the user's latest change log position before the batch (the cursor the
+    answer hands back), read with the rest.
+    """
 
     user_id: int
     device_id: str
@@ -49,6 +53,16 @@ class Batch:
     tombstoned: set[str] = field(default_factory=set)
     encounters: dict[str, Encounter] = field(default_factory=dict)
     events: dict[str, int] = field(default_factory=dict)
+    log_position: int = 0
+
+
+@dataclass
+class Applied:
+    """A batch applied (not yet committed): one result per change, and the feed position
+    from before it."""
+
+    results: list[dict]
+    log_position: int
 
 
 @dataclass
@@ -146,10 +160,14 @@ def _once(changes: Iterable[Change]) -> list[Change]:
     ]
 
 
-def apply_batch(user_id: int, device_id: str, prepared: Prepared) -> list[dict]:
-    """Apply each change for user_id; return one result per change, in order."""
+def apply_batch(user_id: int, device_id: str, prepared: Prepared) -> Applied:
+    """Apply each change for user_id: one result per change, in order."""
     valid = [change for change in prepared.changes if isinstance(change, Change)]
     batch = _prefetch(user_id, device_id, valid)
+    return Applied(_apply_all(batch, valid, prepared), batch.log_position)
+
+
+def _apply_all(batch: Batch, valid: list[Change], prepared: Prepared) -> list[dict]:
     new = _new_captures(batch, valid, prepared.records.keys())
     results: list[dict] = []
     run: list[Change] = []
@@ -209,30 +227,35 @@ def apply_new(batch: Batch, changes: list[Change], prepared: Prepared) -> list[d
 def _prefetch(user_id: int, device_id: str, changes: list[Change]) -> Batch:
     """Load the idempotency records, tombstones, captures and events the batch names.
 
-    One query says which of them exist; the records and captures are loaded only if some
-    do. A batch of new captures, the usual case, costs one round trip here.
+    One query says which of them exist, and where the user's change log stands; the
+    records and captures are loaded only if some exist. A batch of new captures, the usual
+    case, costs one round trip here.
     """
     batch = Batch(user_id, device_id)
-    if not changes:
-        return batch
-    change_ids = sorted({c.id for c in changes})
-    capture_ids = sorted({c.capture_id for c in changes})
-    event_uuids = sorted({c.event_uuid for c in changes if c.event_uuid})
-    # Each part is a lookup in a unique (user_id, ...) index.
-    sql = (
-        "SELECT 'record', change_id, CAST(NULL AS INTEGER) FROM change_records"
-        " WHERE user_id = ? AND change_id IN ?"
-        " UNION ALL SELECT 'tombstone', capture_uuid, NULL FROM tombstones"
-        " WHERE user_id = ? AND capture_uuid IN ?"
-        " UNION ALL SELECT 'capture', uuid, NULL FROM encounters WHERE user_id = ? AND uuid IN ?"
-    )
-    params = [user_id, change_ids, user_id, capture_ids, user_id, capture_ids]
-    if event_uuids:
-        sql += " UNION ALL SELECT 'event', uuid, id FROM events WHERE user_id = ? AND uuid IN ?"
-        params += [user_id, event_uuids]
+    # The change log's latest position, by the (user_id, id) index (feed.py).
+    sql = "SELECT 'position', NULL, max(id) FROM sync_log WHERE user_id = ?"
+    params: list = [user_id]
+    if changes:
+        change_ids = sorted({c.id for c in changes})
+        capture_ids = sorted({c.capture_id for c in changes})
+        event_uuids = sorted({c.event_uuid for c in changes if c.event_uuid})
+        # Each part is a lookup in a unique (user_id, ...) index.
+        sql += (
+            " UNION ALL SELECT 'record', change_id, NULL FROM change_records"
+            " WHERE user_id = ? AND change_id IN ?"
+            " UNION ALL SELECT 'tombstone', capture_uuid, NULL FROM tombstones"
+            " WHERE user_id = ? AND capture_uuid IN ?"
+            " UNION ALL SELECT 'capture', uuid, NULL FROM encounters"
+            " WHERE user_id = ? AND uuid IN ?"
+        )
+        params += [user_id, change_ids, user_id, capture_ids, user_id, capture_ids]
+        if event_uuids:
+            sql += " UNION ALL SELECT 'event', uuid, id FROM events WHERE user_id = ? AND uuid IN ?"
+            params += [user_id, event_uuids]
     found: dict[str, dict[str, int | None]] = {}
     for kind, key, ident in select_rows(db.session.connection(), sql, params):
         found.setdefault(kind, {})[key] = ident
+    batch.log_position = found.pop("position")[None] or 0
     if "record" in found:
         batch.known = {
             r.change_id: r

@@ -115,10 +115,9 @@ def push():
 
 
 def _apply(device_id: str, prepared: service.Prepared, timeout_ms: int):
-    cursor = feed.log_position(g.api_user_id)
     for attempt in range(2):
         try:
-            results = service.apply_batch(g.api_user_id, device_id, prepared)
+            applied = service.apply_batch(g.api_user_id, device_id, prepared)
             db.session.commit()
             break
         except IntegrityError:
@@ -127,7 +126,7 @@ def _apply(device_id: str, prepared: service.Prepared, timeout_ms: int):
             if attempt:
                 return _error(503, "conflicting write, try again", **{"Retry-After": "1"})
             begin_write(timeout_ms)
-    return results, cursor
+    return applied.results, feed.encode_cursor(applied.log_position)
 
 
 @bp.get("/changes")
