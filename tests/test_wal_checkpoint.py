@@ -152,4 +152,5 @@ def test_the_restart_comes_before_sqlites_own_checkpoint_inside_a_commit():
     stall the background thread exists to avoid: the thread's restart must come first."""
     from webapp.database import WAL_AUTOCHECKPOINT_PAGES
 
-    assert WalCheckpointer.RESET_AT < WAL_AUTOCHECKPOINT_PAGES
+    # With room for the WAL's growth between two of the thread's checks (~4,000 frames).
+    assert WalCheckpointer.RESET_AT * 2 <= WAL_AUTOCHECKPOINT_PAGES
