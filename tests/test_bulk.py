@@ -79,14 +79,20 @@ def test_many_rows_are_stored_exactly_as_one_row_is(app, alice):
         }
 
 
+def _contact_id(user_id: int) -> int:
+    """Add a contact for user_id through the ORM and return its id (flushed, in the session)."""
+    contact = Contact(user_id=user_id, name="Ada")
+    db.session.add(contact)
+    db.session.flush()
+    return contact.id
+
+
 def test_a_violation_among_many_rows_fails_them_all_as_an_integrity_error(app, alice):
     with app.app_context():
-        contact = Contact(user_id=alice, name="Ada")
-        db.session.add(contact)
-        db.session.flush()
+        contact_id = _contact_id(alice)
         connection = db.session.connection()
         handles = [
-            {"user_id": alice, "contact_id": contact.id, "kind": "email", "value": f"{n}@x.io"}
+            {"user_id": alice, "contact_id": contact_id, "kind": "email", "value": f"{n}@x.io"}
             for n in range(COPY_FROM_ROWS + 1)
         ]
         # IntegrityError is what the sync fallback and retry catch.
@@ -141,10 +147,8 @@ def test_lookups_expand_in_lists_and_check_their_placeholders(app, alice):
 
 def test_driver_errors_are_raised_as_sqlalchemys(app, alice):
     with app.app_context():
-        contact = Contact(user_id=alice, name="Ada")
-        db.session.add(contact)
-        db.session.flush()
-        handle = {"user_id": alice, "contact_id": contact.id, "kind": "email", "value": "a@x.io"}
+        contact_id = _contact_id(alice)
+        handle = {"user_id": alice, "contact_id": contact_id, "kind": "email", "value": "a@x.io"}
         connection = db.session.connection()
         insert_rows(connection, ContactHandle.__table__, [handle])
         with pytest.raises(IntegrityError):  # what the sync fallback and retry catch

@@ -8,7 +8,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from tests.outreach_support import MET, MORNING, Clock, start_inbox
+from tests.outreach_support import MET, MORNING, Clock, add_event, start_inbox
 from tests.test_sync_api import delete, push, statuses, token_for, upsert
 from webapp.capture.ingest import CaptureData, HookData, update_capture
 from webapp.contacts.merge import merge_contacts
@@ -142,10 +142,8 @@ def test_people_merged_before_planning_are_planned_as_the_one_kept(app, client, 
 
 def test_an_event_deleted_before_planning_is_planned_without_it(app, client, alice, alice_token):
     with app.app_context():
-        event = Event(user_id=alice, name="Gone Conf")
-        db.session.add(event)
-        db.session.commit()
-        event_id, event_uuid = event.id, event.uuid
+        event_id = add_event(alice, "Gone Conf")
+        event_uuid = db.session.get(Event, event_id).uuid
     push(
         client,
         alice_token,

@@ -7,6 +7,7 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from tests.outreach_support import add_event
 from tests.test_sync_api import DEVICE, T0, new_id, push, statuses, token_for, upsert
 from webapp.capture.ingest import CaptureData, HookData
 from webapp.capture.store import record_capture, record_captures
@@ -330,10 +331,8 @@ def test_an_event_deleted_while_a_batch_waits_is_refused_inside(
     app, client, alice, alice_token, monkeypatch
 ):
     with app.app_context():
-        event = Event(user_id=alice, name="Gone Conf")
-        db.session.add(event)
-        db.session.commit()
-        event_id, event_uuid = event.id, event.uuid
+        event_id = add_event(alice, "Gone Conf")
+        event_uuid = db.session.get(Event, event_id).uuid
     _between_prepare_and_apply(
         monkeypatch, lambda: db.session.delete(db.session.get(Event, event_id))
     )

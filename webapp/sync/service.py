@@ -164,10 +164,6 @@ def apply_batch(user_id: int, device_id: str, prepared: Prepared) -> Applied:
     """Apply each change for user_id: one result per change, in order."""
     valid = [change for change in prepared.changes if isinstance(change, Change)]
     batch = _prefetch(user_id, device_id, valid)
-    return Applied(_apply_all(batch, valid, prepared), batch.log_position)
-
-
-def _apply_all(batch: Batch, valid: list[Change], prepared: Prepared) -> list[dict]:
     new = _new_captures(batch, valid, prepared.records.keys())
     results: list[dict] = []
     run: list[Change] = []
@@ -178,7 +174,7 @@ def _apply_all(batch: Batch, valid: list[Change], prepared: Prepared) -> list[di
         results += apply_new(batch, run, prepared)
         run = []
         results.append(change if isinstance(change, dict) else apply_change(batch, change))
-    return results + apply_new(batch, run, prepared)
+    return Applied(results + apply_new(batch, run, prepared), batch.log_position)
 
 
 def _new_captures(batch: Batch, changes: list[Change], ready: Collection[str]) -> set[str]:
