@@ -18,8 +18,9 @@ throwaway PostgreSQL schema with --pg), creates a user and a token with the real
 Steps 1 and 2 use wrk (C; bench/sync_load.lua makes the batches) when it is installed, so
 the load generator takes little of the 2 cores the server needs, the same for both; without
 wrk, or with --client python, Python clients do it. A ratio is batches/s over hello
-requests/s: one request against one request; the target applies to the bare hello's. Prints figures next to their targets;
-asserts nothing. Loads only 127.0.0.1, bounded in time.
+requests/s, one request against one request; the target applies to the bare hello's.
+Prints figures next to their targets; asserts nothing. Loads only 127.0.0.1, bounded in
+time.
 """
 
 from __future__ import annotations
