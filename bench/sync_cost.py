@@ -12,8 +12,10 @@ does not: system calls, the disk, two workers contending for the write lock).
 
 Each figure is one run of the app in process (Flask's test client, a SQLite file, token
 authentication) under callgrind, counting only the measured requests or calls, after 20
-warm-up batches and pings. "prepare" is service.prepare_batch (checks and rows, before the writers'
-turn); "transaction" is what runs in the write transaction (apply_batch and the commit).
+warm-up batches and pings; "bare" is the ping of bench/hello_app.py, the bare Flask app of
+bench/sync.py's second ceiling. "prepare" is service.prepare_batch (checks and rows,
+before the writers' turn); "transaction" is what runs in the write transaction
+(apply_batch and the commit).
 The WAL checkpointer thread is left out: when it runs depends on timing.
 """
 
@@ -29,7 +31,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PARTS = ("ping", "request", "prepare", "transaction")
+PARTS = ("bare", "ping", "request", "prepare", "transaction")
 DEVICE = "0190a0a0-0000-7000-8000-000000000001"
 WARM_UP = 20
 
@@ -46,6 +48,17 @@ def measure(part: str, batches: int) -> None:
     """Run inside callgrind: set up the app, then count only the measured part."""
     sys.path[:0] = [str(REPO), str(REPO / "bench")]
     logging.disable(logging.CRITICAL)
+    if part == "bare":  # the bare Flask app of bench/sync.py's second ceiling
+        from hello_app import app as bare
+
+        bare_client = bare.test_client()
+        for _ in range(WARM_UP):
+            assert bare_client.get("/api/v1/ping").status_code == 200
+        _instrument(True)
+        for _ in range(batches):
+            bare_client.get("/api/v1/ping")
+        _instrument(False)
+        return
     import flask_migrate
     from sync import batch_body
 
@@ -129,11 +142,14 @@ def main() -> None:
     print(f"instructions per operation, {args.batches} operations each (callgrind, in process):")
     per = {part: count(part, args.batches) / args.batches for part in PARTS}
     for part in PARTS:
-        what = "GET /api/v1/ping" if part == "ping" else f"{part} of a 20-capture batch"
+        what = {"bare": "GET /api/v1/ping, bare Flask", "ping": "GET /api/v1/ping"}.get(
+            part, f"{part} of a 20-capture batch"
+        )
         print(f"  {what:<40} {per[part] / 1e6:7.2f} M")
     rest = per["request"] - per["prepare"] - per["transaction"]
     print(f"  {'rest of the request (HTTP, auth, JSON)':<40} {rest / 1e6:7.2f} M")
     print(f"  ping / batch request: {per['ping'] / per['request']:.1%}")
+    print(f"  bare ping / batch request: {per['bare'] / per['request']:.1%}")
 
 
 if __name__ == "__main__":
