@@ -309,6 +309,20 @@ def test_a_missing_or_bad_credential_is_a_401_json(client, alice, header, alice_
         assert "Location" not in response.headers
 
 
+def test_no_api_answer_may_be_stored_by_a_cache(app, client, auth, alice, alice_token):
+    """Token, cookie or no credential at all: a user's data or an error, never cached."""
+    headers = {"Authorization": f"Bearer {alice_token}"}
+    answers = [
+        push(client, alice_token, [upsert()]),
+        client.get("/api/v1/changes", headers=headers),
+        client.get("/api/v1/changes"),  # 401
+        client.get("/api/v1/ping"),
+    ]
+    assert auth.login().status_code == 302  # the same client, now with a session cookie
+    answers.append(client.get("/api/v1/changes"))
+    assert [r.headers.get("Cache-Control") for r in answers] == ["private, no-store"] * 5
+
+
 def test_wrong_methods_answer_405_json(client, alice_token):
     headers = {"Authorization": f"Bearer {alice_token}"}
     assert client.get("/api/v1/sync", headers=headers).status_code == 405

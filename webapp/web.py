@@ -108,7 +108,12 @@ def _security_headers(response: Response) -> Response:
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("Permissions-Policy", "camera=(self), geolocation=()")
-    if (
+    if request.path.startswith("/api/"):
+        # The API's answers are a user's data (or an error) whoever asked, by token or by
+        # cookie: never stored, and no need to load the signed-in user to say so (every
+        # sync request passes here).
+        response.headers.setdefault("Cache-Control", "private, no-store")
+    elif (
         request.endpoint
         and not request.endpoint.startswith("static")
         and "Cache-Control" not in response.headers
