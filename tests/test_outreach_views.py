@@ -90,6 +90,24 @@ def test_later_drafts_show_under_upcoming(as_alice, drafts) -> None:
     assert "<html" not in as_alice.get("/followups/upcoming", headers=HX).get_data(as_text=True)
 
 
+def test_an_empty_queue_says_what_is_coming(app, as_alice, alice, clock) -> None:
+    assert "Nothing is due. Drafts appear here" in as_alice.get("/followups").get_data(True)
+    with app.app_context():
+        event = add_event(alice)
+        capture(alice, event, "Lee Later", happened_at=MORNING)  # due tomorrow morning
+        capture(alice, event, "Max Later", happened_at=MORNING + timedelta(hours=1))
+        db.session.commit()
+        first = min(db.session.scalars(select(Draft.due_at)))
+    assert first > MORNING
+    page = as_alice.get("/followups").get_data(as_text=True)
+    assert "Nothing is due yet. 2 drafts are queued, the first due" in page
+    assert f'<time datetime="{first.isoformat()}">' in page
+    assert 'href="/followups/upcoming">See upcoming</a>' in page
+    clock.moment = first  # the morning: the queue lists them instead
+    page = as_alice.get("/followups").get_data(as_text=True)
+    assert "Nothing is due yet" not in page and "Lee Later" in page
+
+
 def test_the_review_screen_needs_a_login(client: FlaskClient) -> None:
     assert client.get("/followups").status_code == 302
 

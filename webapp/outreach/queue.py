@@ -74,6 +74,26 @@ def counts(user_id: int, tz: str, moment: datetime) -> Counts:
 
 
 @dataclass(frozen=True)
+class Later:
+    """The drafts queued for later: how many, and when the first of them is due."""
+
+    count: int
+    first_due: datetime
+
+
+def later(user_id: int, moment: datetime) -> Later | None:
+    """Return the user's queued or snoozed drafts not yet due, or None if there are none."""
+    count, first_due = db.session.execute(
+        select(func.count(Draft.id), func.min(Draft.due_at)).where(
+            Draft.user_id == user_id,
+            Draft.status.in_(("queued", "snoozed")),
+            Draft.due_at > moment,
+        )
+    ).one()
+    return Later(count, first_due) if count else None
+
+
+@dataclass(frozen=True)
 class HookView:
     """A hook as shown beside a draft."""
 

@@ -71,6 +71,8 @@ def _screen(template: str = "outreach/review.html", fragment: str = "outreach/_q
         counts=queue.counts(current_user.id, current_user.timezone, moment),
         stuck=queue.stuck_drafts(current_user.id),
         upcoming=upcoming,
+        # An empty queue says what is coming (the evening after an event, say).
+        later=None if upcoming or groups else queue.later(current_user.id, moment),
     )
 
 
