@@ -100,7 +100,10 @@ def test_the_morning_review(review_app, laptop: BrowserContext) -> None:
     _log_in(page)
     page.get_by_role("link", name="Follow-ups").click()
     expect(page.get_by_role("heading", name="Today's follow-ups")).to_be_visible()
-    expect(page.get_by_text("Nothing is due.")).to_be_visible()  # Tuesday afternoon
+    # Tuesday afternoon: nothing due yet, and the screen says what is coming when.
+    expect(page.locator(".review-queue .empty")).to_have_text(
+        "Nothing is due yet. 7 drafts are queued, the first due Wed 18 Nov, 09:00. See upcoming"
+    )
     with server.app.app_context():
         [maria] = db.session.scalars(select(Draft).where(Draft.to_name == "Maria García")).all()
         assert maria.due_at == DUE  # Wednesday 09:00 in Berlin
