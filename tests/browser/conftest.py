@@ -97,3 +97,13 @@ def screenshot(page, name: str, full_page: bool = False) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+def sign_up(page, name: str = "Sam Rivera", email: str = "sam@example.com") -> None:
+    """Sign up through the form; the app then asks for the first event."""
+    page.goto("/signup")
+    page.get_by_label("Your name").fill(name)
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password", exact=True).fill("a long passphrase")
+    page.get_by_label("Repeat password").fill("a long passphrase")
+    page.get_by_role("button", name="Sign up").click()

@@ -5,19 +5,14 @@ import re
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import screenshot, sign_up
 from webapp.contacts.models import Encounter
 from webapp.extensions import db
 
 
 def test_sign_up_create_an_event_capture_two_people_and_see_them(phone, live_server):
     page = phone.new_page()
-    page.goto("/signup")
-    page.get_by_label("Your name").fill("Sam Rivera")
-    page.get_by_label("Email").fill("sam@example.com")
-    page.get_by_label("Password", exact=True).fill("a long passphrase")
-    page.get_by_label("Repeat password").fill("a long passphrase")
-    page.get_by_role("button", name="Sign up").click()
+    sign_up(page)
 
     expect(page.get_by_role("heading", name="New event")).to_be_visible()
     page.get_by_label("Event name").fill("PGConf Europe")

@@ -2,15 +2,12 @@
 
 from playwright.sync_api import expect
 
+from tests.browser.conftest import sign_up
+
 
 def test_the_outbox_status_lines_up_with_the_page(laptop, live_server):
     page = laptop.new_page()
-    page.goto("/signup")
-    page.get_by_label("Your name").fill("Sam Rivera")
-    page.get_by_label("Email").fill("sam@example.com")
-    page.get_by_label("Password", exact=True).fill("a long passphrase")
-    page.get_by_label("Repeat password").fill("a long passphrase")
-    page.get_by_role("button", name="Sign up").click()
+    sign_up(page)
     expect(page.get_by_role("heading", name="New event")).to_be_visible()
     for path in ("/today", "/followups"):  # a page of the usual width, and a wide one
         page.goto(path)
