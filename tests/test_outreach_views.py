@@ -103,6 +103,8 @@ def test_an_empty_queue_says_what_is_coming(app, as_alice, alice, clock) -> None
     assert "Nothing is due yet. 2 drafts are queued, the first due" in page
     assert f'<time datetime="{first.isoformat()}">' in page
     assert 'href="/followups/upcoming">See upcoming</a>' in page
+    clock.moment = first - timedelta(days=15)  # further ahead than Upcoming lists: not counted
+    assert "Nothing is due. Drafts appear here" in as_alice.get("/followups").get_data(True)
     clock.moment = first  # the morning: the queue lists them instead
     page = as_alice.get("/followups").get_data(as_text=True)
     assert "Nothing is due yet" not in page and "Lee Later" in page

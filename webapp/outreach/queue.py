@@ -81,13 +81,24 @@ class Later:
     first_due: datetime
 
 
+#: How far ahead Upcoming lists queued drafts.
+UPCOMING_DAYS = 14
+
+
+def _coming(moment: datetime, days: int = UPCOMING_DAYS):
+    """The queued or snoozed drafts not due yet but due within days: Upcoming's own."""
+    return (
+        Draft.status.in_(("queued", "snoozed"))
+        & (Draft.due_at > moment)
+        & (Draft.due_at <= moment + timedelta(days=days))
+    )
+
+
 def later(user_id: int, moment: datetime) -> Later | None:
-    """Return the user's queued or snoozed drafts not yet due, or None if there are none."""
+    """Return the queued drafts Upcoming lists (scheduled ones aside), or None if none."""
     count, first_due = db.session.execute(
         select(func.count(Draft.id), func.min(Draft.due_at)).where(
-            Draft.user_id == user_id,
-            Draft.status.in_(("queued", "snoozed")),
-            Draft.due_at > moment,
+            Draft.user_id == user_id, _coming(moment)
         )
     ).one()
     return Later(count, first_due) if count else None
@@ -169,18 +180,11 @@ def due_groups(user_id: int, moment: datetime) -> list[Group]:
     return _grouped(user_id, drafts)
 
 
-def upcoming_groups(user_id: int, moment: datetime, days: int = 14) -> list[Group]:
+def upcoming_groups(user_id: int, moment: datetime, days: int = UPCOMING_DAYS) -> list[Group]:
     """Return queued drafts not yet due (the next two weeks) and every scheduled one."""
     drafts = db.session.scalars(
         select(Draft)
-        .where(
-            Draft.user_id == user_id,
-            (
-                (Draft.status.in_(("queued", "snoozed")) & (Draft.due_at > moment))
-                & (Draft.due_at <= moment + timedelta(days=days))
-            )
-            | (Draft.status == "scheduled"),
-        )
+        .where(Draft.user_id == user_id, _coming(moment, days) | (Draft.status == "scheduled"))
         .options(selectinload(Draft.contact), selectinload(Draft.event))
     ).all()
     return _grouped(user_id, drafts)
