@@ -1,5 +1,6 @@
 """SQLite's WAL is copied into the database by a background thread, not inside commits."""
 
+import os
 import threading
 import time
 from contextlib import contextmanager
@@ -18,7 +19,8 @@ def sqlite_app(tmp_path, monkeypatch):
     """An app on a SQLite file whose checkpoints are recorded.
 
     app.extensions["seen_checkpoints"]: (frames in the WAL, thread name, whether the
-    checkpointer itself held the writers' turn) for each checkpoint.
+    checkpointer itself held the writers' turn) for each checkpoint, and ("fdatasync",
+    path, whether in the turn) for each sync of the database file by the thread.
     """
     seen: list[tuple[int, str, bool]] = []
     inside = threading.local()
@@ -34,12 +36,21 @@ def sqlite_app(tmp_path, monkeypatch):
                 inside.held = False
 
     def recorded(self):
-        frames = real_checkpoint(self)
+        frames, copied = real_checkpoint(self)
         seen.append((frames, threading.current_thread().name, getattr(inside, "held", False)))
-        return frames
+        return frames, copied
+
+    real_fdatasync = os.fdatasync
+
+    def fdatasync(fd):
+        if threading.current_thread().name == "wal-checkpoint":
+            path = os.readlink(f"/proc/self/fd/{fd}")
+            seen.append(("fdatasync", path, getattr(inside, "held", False)))
+        real_fdatasync(fd)
 
     monkeypatch.setattr(database, "writer_turn", turn)
     monkeypatch.setattr(WalCheckpointer, "checkpoint", recorded)
+    monkeypatch.setattr(os, "fdatasync", fdatasync)
     monkeypatch.setattr(WalCheckpointer, "PAUSE", 0.0)
     app = make_app("sqlite", tmp_path, None)
     app.extensions["seen_checkpoints"] = seen
@@ -123,6 +134,28 @@ def test_a_long_wal_is_started_afresh_once_a_checkpoint_has_copied_it_all(sqlite
         _wait_for(lambda: seen)
         frames, _, held = seen[0]
         assert frames <= 5 and not held  # the one commit since, not the twenty before it
+
+
+def test_the_restart_turn_is_left_only_the_last_commits(sqlite_app, monkeypatch):
+    """A checkpoint beside writers leaves what it copied unsynced (SQLite syncs the file
+    only when a checkpoint reaches the WAL's end), so the one in the writers' turn synced
+    all of it. Before the turn the thread syncs the database file itself and checkpoints
+    once more beside the writers; in the turn only the last commits are left."""
+    monkeypatch.setattr(WalCheckpointer, "RESET_AT", 5)
+    seen = sqlite_app.extensions["seen_checkpoints"]
+    with sqlite_app.app_context():
+        _write(20)
+        _wait_for(lambda: any(entry[2] for entry in seen if entry[0] != "fdatasync"))
+        _wait_for_quiet(seen)
+        database_file = os.path.realpath(db.engine.url.database)
+    held = next(place for place, entry in enumerate(seen) if entry[0] != "fdatasync" and entry[2])
+    synced = [place for place in range(held) if seen[place][0] == "fdatasync"]
+    assert synced, "the database file was not synced before the turn"
+    _, path, in_turn = seen[synced[-1]]
+    assert path == database_file and not in_turn  # beside the writers
+    assert seen[synced[-1] - 1][0] > 5  # after a checkpoint that found a long WAL
+    catch_up = seen[synced[-1] + 1 : held]
+    assert catch_up and not any(entry[2] for entry in catch_up)  # once more, beside them
 
 
 def test_disposing_the_engine_ends_the_thread(sqlite_app):
