@@ -22,7 +22,7 @@ def sqlite_app(tmp_path, monkeypatch):
     checkpointer itself held the writers' turn) for each checkpoint, and ("fdatasync",
     path, whether in the turn) for each sync of the database file by the thread.
     """
-    seen: list[tuple[int, str, bool]] = []
+    seen: list[tuple[int | str, str, bool]] = []
     inside = threading.local()
     real_turn, real_checkpoint = database.writer_turn, WalCheckpointer.checkpoint
 

@@ -242,13 +242,15 @@ class WalCheckpointer:
     after syncing the database file and catching up beside the writers (_restart), so
     that the turn has only the last few commits to copy and sync; the next writer starts
     the WAL from the beginning. The thread ends after IDLE seconds without a commit and
-    the next commit starts another. wal_autocheckpoint (see _sqlite_pragmas) stays as a backstop,
-    above RESET_AT: a commit that finds more pages than that checkpoints inside itself.
+    the next commit starts another. wal_autocheckpoint (see _sqlite_pragmas) stays as a
+    backstop, above RESET_AT: a commit that finds more pages than that checkpoints inside
+    itself.
 
     Each such turn holds every writer for a checkpoint's fsync, so it should come rarely:
     at 16,000 frames (64 MB) it comes every ~200 sync batches; at 4,000 it came four times
     as often, and the benchmark's ratio was about 5% lower (docs/performance.md). Since
-    the database file is synced before it, the turn takes ~5 ms instead of 20-25.
+    the database file is synced before it, the turn takes 3.5-6 ms at p50 instead of
+    19-30 ms.
     """
 
     PAUSE = 0.2
@@ -311,12 +313,11 @@ class WalCheckpointer:
     def _restart(self, copied: int) -> None:
         """Catch up beside the writers, then take their turn for the last few commits.
 
-        The turn's checkpoint used to hold every writer 10-25 ms: it synced all that the
-        checkpoints beside the writers had copied since the last restart (see
-        _sync_database_file), and copied the ~1,000 frames written during the ~30 ms
-        checkpoint before it. So the thread first syncs the database file, then checkpoints
-        beside the writers again while a pass still finds more than FEW new frames (at
-        most CATCH_UP passes); the turn is left with a few milliseconds' worth.
+        Besides the sync (_sync_database_file), the turn's checkpoint used to copy the
+        ~1,000 frames written during the ~30 ms checkpoint before it. So the thread
+        checkpoints beside the writers again while a pass still finds more than FEW new
+        frames (at most CATCH_UP passes), and the turn is left with a few milliseconds'
+        worth.
         """
         self._sync_database_file()
         for _ in range(self.CATCH_UP):
@@ -332,9 +333,10 @@ class WalCheckpointer:
 
         SQLite syncs the database file only after a checkpoint that reaches the end of the
         WAL, so the checkpoints beside writers leave what they copied unsynced, and the one
-        in the turn synced all of it: 10-25 ms, every writer waiting. The descriptor stays
-        open for the life of the process: closing any descriptor of a SQLite file drops the
-        POSIX locks this process's connections hold on it (sqlite.org/howtocorrupt.html).
+        in the turn synced all of it: 19-30 ms at p50, every writer waiting. The descriptor
+        stays open for the life of the process: closing any descriptor of a SQLite file
+        drops the POSIX locks this process's connections hold on it
+        (sqlite.org/howtocorrupt.html).
         """
         if self._db_fd is None:
             self._db_fd = os.open(self.engine.url.database, os.O_RDONLY)
