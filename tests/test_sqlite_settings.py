@@ -46,8 +46,9 @@ def _open_temp_files() -> list[str]:
 def test_a_large_savepoint_keeps_its_journal_in_memory(sqlite_app):
     """A savepoint that changes more than 64 KB of pages must not spill to a temp file.
 
-    The sync push applies its new captures in a savepoint that changes ~260 KB of pages;
-    with SQLite's default temp_store every batch created and deleted a file on disk.
+    A sync push that is applied again after a race puts its new captures in a savepoint
+    that changes ~260 KB of pages (so did every push until the first attempt went
+    without one); with SQLite's default temp_store each created and deleted a file on disk.
     """
     with sqlite_app.app_context():
         db.session.execute(text("CREATE TABLE spill (body TEXT)"))

@@ -114,16 +114,23 @@ def push():
     return answer
 
 
+ATTEMPTS = 3
+
+
 def _apply(device_id: str, prepared: service.Prepared, timeout_ms: int):
-    for attempt in range(2):
+    for attempt in range(ATTEMPTS):
         try:
-            applied = service.apply_batch(g.api_user_id, device_id, prepared)
+            # The first attempt applies new captures without savepoints; after a race
+            # (service.apply_batch) the batch is applied again with them.
+            careful = attempt > 0
+            applied = service.apply_batch(g.api_user_id, device_id, prepared, careful=careful)
             db.session.commit()
             break
         except IntegrityError:
-            # A concurrent writer won a race the savepoints could not absorb; redo once.
+            # A concurrent writer won a race: redo with savepoints, which absorb most races;
+            # one that they cannot absorb gets one more try.
             db.session.rollback()
-            if attempt:
+            if attempt == ATTEMPTS - 1:
                 return _error(503, "conflicting write, try again", **{"Retry-After": "1"})
             begin_write(timeout_ms)
     return applied.results, feed.encode_cursor(applied.log_position)
