@@ -5,7 +5,7 @@ from sqlalchemy import select
 
 from tests.conftest import PASSWORD, make_app
 from webapp.auth.models import LoginSession, User
-from webapp.extensions import db
+from webapp.extensions import db, limiter
 
 
 def test_it_signs_up_and_lands_on_new_event(client, app):
@@ -124,6 +124,25 @@ def test_login_attempts_are_rate_limited(tmp_path, pg_schema):
     assert b"Too many attempts" in response.data
     # Reading the page is never limited.
     assert client.get("/login").status_code == 200
+
+
+def test_the_api_skips_the_rate_limiter_and_the_login_keeps_it(app, client, monkeypatch):
+    """The sync API has no limits, so the limiter's check before each request is skipped
+    there (it cost a fifth of a ping); every other request is still checked."""
+    resolved: list[str | None] = []
+    manager = limiter.limit_manager
+    real = manager.resolve_limits
+
+    def resolve(app_, endpoint, *args, **kwargs):
+        resolved.append(endpoint)
+        return real(app_, endpoint, *args, **kwargs)
+
+    monkeypatch.setattr(manager, "resolve_limits", resolve)
+    assert client.get("/api/v1/ping").status_code == 200
+    assert client.post("/api/v1/sync", json={}).status_code == 401
+    assert resolved == []
+    client.post("/login", data={"email": "x@example.com", "password": "wrong"})
+    assert "auth.login" in resolved
 
 
 def test_an_anonymous_redirect_to_login_does_not_write_the_session(client):
