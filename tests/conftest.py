@@ -1,13 +1,17 @@
 """Shared fixtures: an app per test on SQLite (and PostgreSQL when TEST_DATABASE_URL is set)."""
 
+import atexit
 import os
 import re
 import secrets
+import shutil
+import tempfile
 from collections.abc import Iterator
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from jinja2 import FileSystemBytecodeCache
 from sqlalchemy import create_engine, text
 from werkzeug.security import generate_password_hash
 
@@ -16,8 +20,15 @@ from webapp.auth.models import User
 from webapp.extensions import db
 
 PASSWORD = "correct horse battery"
-# Hashing is deliberately slow; hash once and reuse it for every test user.
-PASSWORD_HASH = generate_password_hash(PASSWORD)
+# Hashing is deliberately slow: hash once and reuse it for every test user, with a cheap
+# method, since checking werkzeug's default scrypt hash took 0.1-0.16 s a login and
+# hundreds of tests log in. The app's own hashes (sign-up) keep the default, which
+# tests/test_auth.py checks.
+PASSWORD_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
+# Every test makes a new app, whose Jinja environment would compile each template again
+# (about a tenth of a second a test that renders pages); compiled templates are shared.
+TEMPLATE_CACHE = FileSystemBytecodeCache(tempfile.mkdtemp(prefix="hookline-jinja-"))
+atexit.register(shutil.rmtree, TEMPLATE_CACHE.directory, ignore_errors=True)
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
@@ -80,6 +91,7 @@ def make_app(backend: str, tmp_path, pg_schema: str | None, **extra) -> Flask:
     }
     config.update(extra)
     app = create_app(config)
+    app.jinja_env.bytecode_cache = TEMPLATE_CACHE
     with app.app_context():
         db.create_all()
         if backend == "postgresql":
