@@ -28,8 +28,8 @@ csrf.exempt(bp)
 @limiter.request_filter
 def _not_rate_limited() -> bool:
     """Spare the API the limiter's check before every request: it has no limits (batches
-    are capped instead, see _read_batch), and the check cost 2% of a sync request's CPU
-    and a fifth of a ping's (docs/performance.md). A limit added here must remove this."""
+    are capped instead, see _read_batch), and the check cost 1-2% of a sync request's CPU
+    and an eighth of a ping's (docs/performance.md). A limit added here must remove this."""
     return request.blueprint == bp.name
 
 
