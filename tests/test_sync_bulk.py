@@ -150,30 +150,24 @@ def test_a_batch_of_new_captures_takes_no_savepoint(app, client, alice, alice_to
     assert "RELEASE" not in sent
 
 
-def test_a_race_on_the_first_attempt_rolls_the_batch_back_and_applies_it_again(
-    app, client, alice, alice_token, monkeypatch
-):
-    calls = _racing_store(monkeypatch, failures=1)
+@pytest.mark.parametrize(
+    "failures",
+    [
+        # The first attempt's first run failed after its inserts; everything was rolled
+        # back and the second attempt applied both runs, each in a savepoint.
+        pytest.param(1, id="a-race-on-the-first-attempt-rolls-back-and-applies-again"),
+        # The first attempt failed whole; in the second the run's savepoint failed and its
+        # two changes went one at a time (record_capture, not store_captures); the last
+        # run in bulk.
+        pytest.param(2, id="a-failed-bulk-savepoint-falls-back-to-one-change-at-a-time"),
+    ],
+)
+def test_a_raced_batch_is_applied_once(app, client, alice, alice_token, monkeypatch, failures):
+    calls = _racing_store(monkeypatch, failures=failures)
     batch = _three_new_and_a_bad_one()
     response = push(client, alice_token, batch)
     assert response.status_code == 200
     assert statuses(response) == ["applied", "applied", "rejected", "applied"]
-    # The first attempt's first run failed after its inserts; everything was rolled back
-    # and the second attempt applied both runs, each in a savepoint.
-    assert calls == [2, 2, 1]
-    _assert_applied_once(app, client, alice, alice_token, batch)
-
-
-def test_a_failed_bulk_savepoint_falls_back_to_one_change_at_a_time(
-    app, client, alice, alice_token, monkeypatch
-):
-    calls = _racing_store(monkeypatch, failures=2)
-    batch = _three_new_and_a_bad_one()
-    response = push(client, alice_token, batch)
-    assert response.status_code == 200
-    assert statuses(response) == ["applied", "applied", "rejected", "applied"]
-    # The first attempt failed whole; in the second the run's savepoint failed and its two
-    # changes went one at a time (record_capture, not store_captures); the last run in bulk.
     assert calls == [2, 2, 1]
     _assert_applied_once(app, client, alice, alice_token, batch)
 
