@@ -106,6 +106,23 @@ def test_only_web_links_are_accepted(as_alice, app):
     assert _count(app, Encounter) == 0
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "data"),
+    [
+        ("post", "/capture", {"name": "Eve\x00", "note": "hello"}),
+        ("get", "/contacts?q=north%00", None),
+    ],
+)
+def test_a_nul_character_in_a_form_or_query_is_a_400_that_stores_nothing(
+    as_alice, app, method, path, data
+):
+    # PostgreSQL refuses a NUL in any text value: refused up front instead of a 500.
+    response = getattr(as_alice, method)(path, data=data)
+    assert response.status_code == 400
+    assert b"NUL character" in response.data
+    assert _count(app, Encounter) == 0
+
+
 @pytest.mark.csrf
 def test_a_stale_csrf_token_asks_to_retry_and_keeps_the_typed_data(as_alice, app):
     response = as_alice.post(

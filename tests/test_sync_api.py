@@ -251,6 +251,10 @@ def test_invalid_changes_are_rejected_beside_applied_ones(app, client, alice, bo
         (upsert(hooks=[{"type": "bribe"}]), "data.hooks[0].type 'bribe'"),
         (upsert(hooks=[{"type": "meet", "detail": "d" * 501}]), "data.hooks[0].detail is too"),
         (upsert(hooks="meet"), "data.hooks must be a list"),
+        # JSON can spell both; PostgreSQL refuses a NUL, UTF-8 a lone surrogate.
+        (upsert(name="Ada\x00Lovelace"), "data.name contains a NUL character"),
+        (upsert(org="Acme \ud800"), "data.org contains characters that are not valid Unicode"),
+        (upsert(hooks=[{"type": "meet", "detail": "at 5\x00"}]), "data.hooks[0].detail contains a"),
         (upsert(event_id=bobs_event_uuid), "data.event_id is not one of your events"),
         (upsert(name="", email=""), "data needs a name"),
         ({**upsert(), "kind": "contact"}, "unknown kind 'contact'"),
@@ -273,6 +277,19 @@ def test_invalid_changes_are_rejected_beside_applied_ones(app, client, alice, bo
     with app.app_context():
         encounter = db.session.scalar(select(Encounter).where(Encounter.name == "Valid Two"))
         assert encounter.event.uuid == alices_event_uuid
+
+
+def test_a_json_badge_cannot_smuggle_in_what_no_column_holds(app, client, alice, alice_token):
+    raw = '{"name": "Ada\\u0000 Lovelace\\ud800", "company": "Analytical\\u0007 Engines"}'
+    response = push(client, alice_token, [upsert(name="", raw=raw)])
+    assert statuses(response) == ["applied"]
+    with app.app_context():
+        encounter = db.session.scalar(select(Encounter).where(Encounter.user_id == alice))
+        assert (encounter.name, encounter.org, encounter.raw) == (
+            "Ada Lovelace",
+            "Analytical Engines",
+            raw,
+        )
 
 
 @pytest.mark.parametrize(

@@ -150,8 +150,29 @@ def _error_page(code: int, message: str):
     return handler
 
 
+NUL_MESSAGE = "The form holds a NUL character, which cannot be saved. Remove it and try again."
+
+
+def _refuse_nul():
+    """Answer 400 to a form or query that holds a NUL character.
+
+    No person types one, and no page could use it: PostgreSQL refuses it in any text value,
+    so it would fail at the database instead. The sync API checks its JSON itself, change
+    by change (sync/validate.py).
+    """
+    if request.path.startswith("/api/"):
+        return None
+    given = request.args.items(multi=True)
+    if request.method == "POST":
+        given = [*given, *request.form.items(multi=True)]
+    if any("\x00" in value for _, value in given):
+        return render_template("error.html", code=400, message=NUL_MESSAGE), 400
+    return None
+
+
 def init_app(app: Flask) -> None:
     """Wire sessions, error pages and headers into app."""
+    app.before_request(_refuse_nul)
     login_manager.user_loader(_load_user)
     login_manager.login_view = "auth.login"
     # No flash on the way to the login page: flashing writes the anonymous session, and a

@@ -18,6 +18,7 @@ const WS_RUN = new RegExp(`[${WS}]+`, "g");
 const WS_EDGES = new RegExp(`^[${WS}]+|[${WS}]+$`, "g");
 const REFUSED_CONTROL = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]/;
 const DECODED_CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 const EMAIL = new RegExp(
   "^[\\p{L}\\p{N}_.!#$%&'*+/=?^`{|}~-]+@" +
     "(?:[\\p{L}\\p{N}](?:[\\p{L}\\p{N}_-]*[\\p{L}\\p{N}])?\\.)+" +
@@ -284,10 +285,12 @@ function parseIdBadge(text) {
 }
 
 /** Return the text of a JSON string (or integer, if allowed), or of a list of them. */
+// JSON's escapes can spell control characters and lone surrogates, which the QR text itself
+// may not hold: they are dropped, as the server's parser drops them.
 const scalars = (value, numbers) =>
   (Array.isArray(value) ? value : [value])
     .filter((v) => typeof v === "string" || (numbers && Number.isInteger(v)))
-    .map(String);
+    .map((v) => String(v).replace(DECODED_CONTROL, "").replace(LONE_SURROGATE, ""));
 
 const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
 

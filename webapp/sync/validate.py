@@ -34,6 +34,9 @@ LIMITS = {
 HOOK_DETAIL_MAX = 500
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _PHONE_CHARS = set("0123456789+()-./ ")
+# JSON can carry both ("\u0000", "\ud800"), and neither can be stored: PostgreSQL refuses a
+# NUL in text and no UTF-8 encoder takes a lone surrogate.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 class Rejected(ValueError):
@@ -135,7 +138,16 @@ def _text(data: dict, name: str) -> str:
     value = value.strip()
     if len(value) > LIMITS[name]:
         raise Rejected(f"data.{name} is too long: keep it under {LIMITS[name]:,} characters")
+    _storable(value, f"data.{name}")
     return value
+
+
+def _storable(value: str, where: str) -> None:
+    """Refuse the characters no text column can hold, naming the field."""
+    if "\x00" in value:
+        raise Rejected(f"{where} contains a NUL character")
+    if not value.isascii() and _SURROGATE.search(value):
+        raise Rejected(f"{where} contains characters that are not valid Unicode")
 
 
 def _capture_data(data: dict) -> CaptureData:
@@ -190,6 +202,7 @@ def _hooks(value: Any) -> list[HookData]:
             raise Rejected(f"{where}.detail must be a string or null")
         if len(detail.strip()) > HOOK_DETAIL_MAX:
             raise Rejected(f"{where}.detail is too long: keep it under 500 characters")
+        _storable(detail, f"{where}.detail")
         if kind == "custom" and not detail.strip():
             raise Rejected(f"{where}.detail must say what the custom promise is")
         if owed is None:
