@@ -138,16 +138,16 @@ def _text(data: dict, name: str) -> str:
     value = value.strip()
     if len(value) > LIMITS[name]:
         raise Rejected(f"data.{name} is too long: keep it under {LIMITS[name]:,} characters")
-    _storable(value, f"data.{name}")
+    if "\x00" in value or (not value.isascii() and _SURROGATE.search(value)):
+        _unstorable(value, f"data.{name}")
     return value
 
 
-def _storable(value: str, where: str) -> None:
-    """Refuse the characters no text column can hold, naming the field."""
+def _unstorable(value: str, where: str) -> None:
+    """Refuse a text holding characters no text column can hold, naming the field."""
     if "\x00" in value:
         raise Rejected(f"{where} contains a NUL character")
-    if not value.isascii() and _SURROGATE.search(value):
-        raise Rejected(f"{where} contains characters that are not valid Unicode")
+    raise Rejected(f"{where} contains characters that are not valid Unicode")
 
 
 def _capture_data(data: dict) -> CaptureData:
@@ -202,7 +202,8 @@ def _hooks(value: Any) -> list[HookData]:
             raise Rejected(f"{where}.detail must be a string or null")
         if len(detail.strip()) > HOOK_DETAIL_MAX:
             raise Rejected(f"{where}.detail is too long: keep it under 500 characters")
-        _storable(detail, f"{where}.detail")
+        if "\x00" in detail or (not detail.isascii() and _SURROGATE.search(detail)):
+            _unstorable(detail, f"{where}.detail")
         if kind == "custom" and not detail.strip():
             raise Rejected(f"{where}.detail must say what the custom promise is")
         if owed is None:
