@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from webapp.bulk import COPY_FROM_ROWS, driver_row, driver_value, insert_rows, select_rows
 from webapp.contacts.models import Contact, ContactHandle, Hook
 from webapp.database import allocate_ids
-from webapp.db_types import new_uuid
+from webapp.db_types import json_text, new_uuid
 from webapp.extensions import db
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -190,6 +190,28 @@ def test_server_ids_are_time_ordered_uuid7():
     later = new_uuid()
     time.sleep(0.002)
     assert new_uuid() > later  # a later millisecond sorts after
+
+
+@pytest.mark.parametrize(
+    "value", [["ada@example.com"], {"name": "Ø", "n": 3, "none": None}, [7, 8], {}, [], None]
+)
+def test_json_columns_are_written_as_compact_json_that_reads_back_the_same(value):
+    assert json_text(value) == json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    assert json.loads(json_text(value)) == value
+
+
+@pytest.mark.parametrize("value", [[2**70], ["x\ud800"]])
+def test_json_orjson_refuses_goes_through_the_standard_encoder(value):
+    assert json_text(value) == json.dumps(value)
+
+
+def test_a_json_column_round_trips_through_the_database(app, alice):
+    with app.app_context():
+        contact = Contact(user_id=alice, name="Ada", emails=["ada@example.com", "Ø@x.io"])
+        db.session.add(contact)
+        db.session.commit()
+        stored = db.session.execute(select(Contact.emails).where(Contact.id == contact.id))
+        assert stored.scalar_one() == ["ada@example.com", "Ø@x.io"]
 
 
 NODE = shutil.which("node")

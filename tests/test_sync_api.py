@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
@@ -648,6 +650,39 @@ def test_the_payload_hash_of_a_change_is_stable_across_releases():
     }
     expected = "a544fa43a6e25c46ec563d4897063155596e634022faea28d77eef8ccf79b201"
     assert validate.payload_hash(change) == expected
+
+
+_json_without_floats = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.text(alphabet=st.characters(codec=None), max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=_json_without_floats, at=st.text(max_size=30))
+def test_the_fast_payload_hash_is_the_standard_one_for_anything_without_a_float(data, at):
+    # Control characters, U+2028, astral characters, lone surrogates, huge integers: the
+    # same hash as json.dumps(sort_keys, no spaces, ensure_ascii=False) gave (_canonical).
+    change = {"kind": "capture", "op": "upsert", "at": at, "data": data}
+    assert validate.payload_hash(change) == validate._standard_hash(change)
+
+
+def test_a_record_an_earlier_release_stored_still_knows_its_replay(app, client, alice, alice_token):
+    # A float is the one thing orjson writes in its own way: 1e-05 as 0.00001.
+    change = upsert(name="Float Fan", extra={"score": 1e-05})
+    assert validate.payload_hash(change) != validate._standard_hash(change)
+    assert statuses(push(client, alice_token, [change])) == ["applied"]
+    with app.app_context():  # as the release before orjson stored it
+        record = db.session.scalar(select(ChangeRecord).where(ChangeRecord.user_id == alice))
+        record.payload_hash = validate._standard_hash(change)
+        db.session.commit()
+    assert statuses(push(client, alice_token, [change])) == ["duplicate"]
+    other = {**change, "data": {**change["data"], "extra": {"score": 2e-05}}}
+    assert statuses(push(client, alice_token, [other])) == ["rejected"]
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, scoped_session
 
 from webapp.bulk import select_rows
+from webapp.db_types import json_text
 from webapp.extensions import db
 
 logger = logging.getLogger(__name__)
@@ -357,15 +358,17 @@ class WalCheckpointer:
 def configure(app: Flask) -> None:
     """Set engine options that depend on the database, before the engine is made.
 
-    SQLite: no pool_pre_ping. PostgreSQL: no server-side prepared statements (psycopg's
-    prepare_threshold=None), so every statement is planned with its actual values. Once a
-    statement had been prepared (psycopg does it at the fifth run), PostgreSQL could switch
-    to a generic plan; on tables without statistics yet (a new deployment, autovacuum not
-    yet run) that plan looked up a batch's 20 ids by scanning every row of the user and
-    filtering: each sync batch got slower as the user grew (docs/performance.md).
+    JSON columns are written by db_types.json_text (orjson). SQLite: no pool_pre_ping.
+    PostgreSQL: no server-side prepared statements (psycopg's prepare_threshold=None), so
+    every statement is planned with its actual values. Once a statement had been prepared
+    (psycopg does it at the fifth run), PostgreSQL could switch to a generic plan; on tables
+    without statistics yet (a new deployment, autovacuum not yet run) that plan looked up a
+    batch's 20 ids by scanning every row of the user and filtering: each sync batch got
+    slower as the user grew (docs/performance.md).
     """
     uri = str(app.config.get("SQLALCHEMY_DATABASE_URI", ""))
     options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+    options.setdefault("json_serializer", json_text)
     if uri.startswith("postgresql"):
         options.setdefault("connect_args", {}).setdefault("prepare_threshold", None)
     elif uri.startswith("sqlite"):

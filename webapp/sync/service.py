@@ -34,7 +34,7 @@ from webapp.events.models import Event
 from webapp.extensions import db
 from webapp.sync.history import add_revision, field_clocks, history, snapshot
 from webapp.sync.models import ChangeRecord, Tombstone
-from webapp.sync.validate import Change, Rejected, parse_change
+from webapp.sync.validate import Change, Rejected, parse_change, same_payload
 
 NOTE_MARKER = "\n\n--- also written on another device ---\n"
 CAPTURE_DELETED = "capture was deleted"
@@ -300,7 +300,7 @@ def _prefetch(user_id: int, device_id: str, changes: list[Change]) -> Batch:
 
 
 def _answer_known(record: ChangeRecord, change: Change) -> dict:
-    if record.payload_hash == change.payload_hash:
+    if same_payload(record.payload_hash, change):
         return {"id": change.id, "status": "duplicate"}
     return {"id": change.id, "status": "rejected", "error": REUSED}
 
