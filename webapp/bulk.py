@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Table, exc
@@ -55,6 +56,10 @@ class _Plan:
             convert = column.type._cached_bind_processor(dialect)
             if convert is not None:
                 self.converters.append((column.name, convert))
+        #: a row dict's values in the statement's column order, as a tuple (in C)
+        self.row_values: Callable[[dict[str, Any]], tuple] = (
+            itemgetter(*self.names) if len(self.names) > 1 else lambda row: (row[self.names[0]],)
+        )
         names = ", ".join(f'"{c.name}"' for c in columns)
         marks = ", ".join([mark] * len(columns))
         self.marks = f"({marks})"
@@ -130,8 +135,7 @@ def insert_rows(
     if not ready:
         converted: dict[Any, Any] = {}
         rows = [_values(plan, row, converted) for row in rows]
-    names = plan.names
-    values = [tuple([row[name] for name in names]) for row in rows]
+    values = [plan.row_values(row) for row in rows]
     if connection.dialect.paramstyle == "qmark":
         _run(connection, plan.sql, values, many=True)  # sqlite3 steps one statement per row
         return
