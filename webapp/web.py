@@ -9,6 +9,7 @@ from flask import Flask, Response, abort, redirect, render_template, request, se
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from webapp.extensions import db, htmx, login_manager
 
@@ -164,7 +165,10 @@ def _refuse_nul():
         return None
     given = request.args.items(multi=True)
     if request.method == "POST":
-        given = [*given, *request.form.items(multi=True)]
+        try:
+            given = [*given, *request.form.items(multi=True)]
+        except RequestEntityTooLarge:
+            return None  # the view refuses it in its own words (a photo's "10 MB", say)
     if any("\x00" in value for _, value in given):
         return render_template("error.html", code=400, message=NUL_MESSAGE), 400
     return None
