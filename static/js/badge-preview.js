@@ -284,9 +284,11 @@ function parseIdBadge(text) {
   return card;
 }
 
-/** Return the text of a JSON string (or integer, if allowed), or of a list of them. */
-// JSON's escapes can spell control characters and lone surrogates, which the QR text itself
-// may not hold: they are dropped, as the server's parser drops them.
+/**
+ * Return the text of a JSON string (or integer, if allowed), or of a list of them. JSON's
+ * escapes can spell control characters and lone surrogates, which the QR text itself may
+ * not hold: they are dropped, as the server's parser drops them.
+ */
 const scalars = (value, numbers) =>
   (Array.isArray(value) ? value : [value])
     .filter((v) => typeof v === "string" || (numbers && Number.isInteger(v)))

@@ -109,7 +109,8 @@ def same_payload(stored_hash: str, change: "Change") -> bool:
     """Tell whether a stored record's hash is this change's, whichever release stored it.
 
     The two hashes differ only for content with a float (no phone sends one, but data may
-    carry keys the server ignores), so the standard hash is worked out only then.
+    carry keys the server ignores), so the standard hash is worked out only when the
+    record does not match the fast one: a replay of such a change, or a reused change id.
     """
     if stored_hash == change.payload_hash:
         return True
