@@ -39,6 +39,9 @@ _LINKEDIN_PATH = re.compile(r"/(?:mwlite/)?in/([^/?#]+)")
 _HANDLE = re.compile(r"[\w-]{1,100}")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _ANY_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: a surrogate code point: in a Python str only ever a lone one (broken Unicode, which no
+#: UTF-8 encoder and so no database column takes); json.loads pairs the others up
+SURROGATE = re.compile(r"[\ud800-\udfff]")
 # Han, kana and Hangul names are written family name first.
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 

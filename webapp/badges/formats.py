@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from .fields import Card, clean_email, clean_url, drop_controls
+from .fields import SURROGATE, Card, clean_email, clean_url, drop_controls
 from .vcard import components, split_escaped, unescape
 
 _ID_PREFIX = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -193,9 +193,6 @@ _ADDERS: dict[str, Callable[[Card, str], None]] = {
 _WRAPPERS = ("attendee", "profile", "contact", "person", "user", "data", "badge")
 
 
-_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")  # json.loads pairs the others up
-
-
 def _scalars(value: Any, *, numbers: bool) -> list[str]:
     """Return the text of a JSON string (or number, if allowed), or of a list of them.
 
@@ -206,7 +203,7 @@ def _scalars(value: Any, *, numbers: bool) -> list[str]:
     items = value if isinstance(value, list) else [value]
     # Numbers only where a phone number may be one; a name or company is always a string.
     return [
-        _LONE_SURROGATE.sub("", drop_controls(v)) if isinstance(v, str) else str(v)
+        SURROGATE.sub("", drop_controls(v)) if isinstance(v, str) else str(v)
         for v in items
         if isinstance(v, str) or (numbers and isinstance(v, int) and not isinstance(v, bool))
     ]

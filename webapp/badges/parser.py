@@ -7,12 +7,11 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 
 from . import formats
-from .fields import Badge, Card
+from .fields import SURROGATE, Badge, Card
 from .vcard import parse_vcard
 
 MAX_BYTES = 4096
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
 # Payloads that are about a network, a place, an event, a message or money, not a person.
 _IGNORED_PREFIXES = (
     "WIFI:", "GEO:", "BEGIN:VEVENT", "BEGIN:VCALENDAR", "BEGIN:VTODO", "SMSTO:", "SMS:",
@@ -38,7 +37,7 @@ def check_payload(text: object) -> str:
         raise BadgeError(f"The QR text is longer than 4 KB ({size:,} bytes).")
     if _CONTROL.search(text):
         raise BadgeError("The QR text contains control characters.")
-    if _SURROGATE.search(text):
+    if SURROGATE.search(text):
         raise BadgeError("The QR text contains characters that are not valid Unicode.")
     return text
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from webapp.badges.fields import SURROGATE
 from webapp.capture.forms import normalize_url
 from webapp.capture.ingest import CaptureData, HookData
 from webapp.config import MAX_FIELD, MAX_NOTE
@@ -36,9 +37,6 @@ LIMITS = {
 HOOK_DETAIL_MAX = 500
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _PHONE_CHARS = set("0123456789+()-./ ")
-# JSON can carry both ("\u0000", "\ud800"), and neither can be stored: PostgreSQL refuses a
-# NUL in text and no UTF-8 encoder takes a lone surrogate.
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 class Rejected(ValueError):
@@ -95,7 +93,7 @@ def payload_hash(change: dict) -> str:
     try:
         text = orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
     except orjson.JSONEncodeError:
-        text = _canonical(content).encode("utf-8", "surrogatepass")
+        return _standard_hash(change)
     return hashlib.sha256(text).hexdigest()
 
 
@@ -173,16 +171,20 @@ def _text(data: dict, name: str) -> str:
     value = value.strip()
     if len(value) > LIMITS[name]:
         raise Rejected(f"data.{name} is too long: keep it under {LIMITS[name]:,} characters")
-    if "\x00" in value or (not value.isascii() and _SURROGATE.search(value)):
-        _unstorable(value, f"data.{name}")
+    _refuse_unstorable(value, f"data.{name}")
     return value
 
 
-def _unstorable(value: str, where: str) -> None:
-    """Refuse a text holding characters no text column can hold, naming the field."""
+def _refuse_unstorable(value: str, where: str) -> None:
+    """Refuse a text that no text column can hold, naming the field.
+
+    JSON can spell both refused kinds ("\u0000", "\ud800"): PostgreSQL refuses a NUL in
+    text, and no UTF-8 encoder takes a lone surrogate.
+    """
     if "\x00" in value:
         raise Rejected(f"{where} contains a NUL character")
-    raise Rejected(f"{where} contains characters that are not valid Unicode")
+    if not value.isascii() and SURROGATE.search(value):
+        raise Rejected(f"{where} contains characters that are not valid Unicode")
 
 
 def _capture_data(data: dict) -> CaptureData:
@@ -237,8 +239,7 @@ def _hooks(value: Any) -> list[HookData]:
             raise Rejected(f"{where}.detail must be a string or null")
         if len(detail.strip()) > HOOK_DETAIL_MAX:
             raise Rejected(f"{where}.detail is too long: keep it under 500 characters")
-        if "\x00" in detail or (not detail.isascii() and _SURROGATE.search(detail)):
-            _unstorable(detail, f"{where}.detail")
+        _refuse_unstorable(detail, f"{where}.detail")
         if kind == "custom" and not detail.strip():
             raise Rejected(f"{where}.detail must say what the custom promise is")
         if owed is None:
