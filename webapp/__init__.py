@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from webapp.extensions import csrf, db, htmx, limiter, login_manager, migrate
+from webapp.extensions import csrf, db, htmx, limiter, login_manager, migrate, spare_from_limiter
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,6 +65,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     from webapp.sync.views import bp as sync_bp
 
     app.register_blueprint(sync_bp)
+    # The sync API has no rate limits (its batches are capped instead: sync/views.py).
+    app.extensions["hookline_spared_from_limiter"] = spare_from_limiter(app, sync_bp.name)
 
     from webapp.outreach.library import bp as outreach_library_bp
     from webapp.outreach.views import bp as outreach_bp

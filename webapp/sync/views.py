@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from webapp.auth.tokens import user_for_token
 from webapp.database import Busy, begin_write, write_transaction, write_wait_ms
-from webapp.extensions import csrf, db, limiter
+from webapp.extensions import csrf, db
 from webapp.sync import export as _export  # noqa: F401  (registers the export sections)
 from webapp.sync import feed, service
 from webapp.sync.validate import Rejected, as_uuid
@@ -23,14 +23,6 @@ from webapp.sync.validate import Rejected, as_uuid
 bp = Blueprint("sync", __name__, url_prefix="/api/v1")
 # Token callers cannot have a CSRF token; cookie callers are checked in _authenticate.
 csrf.exempt(bp)
-
-
-@limiter.request_filter
-def _not_rate_limited() -> bool:
-    """Spare the API the limiter's check before every request: it has no limits (batches
-    are capped instead, see _read_batch), and the check cost 1-2% of a sync request's CPU
-    and an eighth of a ping's (docs/performance.md). A limit added here must remove this."""
-    return request.blueprint == bp.name
 
 
 MAX_CHANGES = 500
