@@ -103,25 +103,41 @@ def _load_user(user_id: str):
     return db.session.get(User, int(user_id)) if live else None
 
 
+_STRICT = tuple(
+    (name, name.lower(), value)
+    for name, value in (
+        ("Content-Security-Policy", CSP),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "same-origin"),
+        ("Permissions-Policy", "camera=(self), geolocation=()"),
+    )
+)
+
+
 def _security_headers(response: Response) -> Response:
-    """Add the strict headers every response carries."""
-    response.headers.setdefault("Content-Security-Policy", CSP)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    response.headers.setdefault("Permissions-Policy", "camera=(self), geolocation=()")
+    """Add the strict headers every response carries, unless the view set its own.
+
+    The names present are read once: Headers.setdefault scans the list and raises and
+    catches a KeyError for each header it then adds (0.06 M instructions a request).
+    """
+    present = {name.lower() for name, _value in response.headers}
+    for name, key, value in _STRICT:
+        if key not in present:
+            response.headers.add(name, value)
+    if "cache-control" in present:
+        return response
     if request.path.startswith("/api/"):
         # The API's answers are a user's data (or an error) whoever asked, by token or by
         # cookie: never stored, and no need to load the signed-in user to say so (every
         # sync request passes here).
-        response.headers.setdefault("Cache-Control", "private, no-store")
+        response.headers.add("Cache-Control", "private, no-store")
     elif (
         request.endpoint
         and not request.endpoint.startswith("static")
-        and "Cache-Control" not in response.headers
         and current_user.is_authenticated
     ):
         # Private pages must never be served to the next person from a shared cache.
-        response.headers["Cache-Control"] = "private, no-store"
+        response.headers.add("Cache-Control", "private, no-store")
     return response
 
 
