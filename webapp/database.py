@@ -120,7 +120,9 @@ def begin_write(busy_timeout_ms: int | None = None) -> None:
         if busy_timeout_ms is not None and info.get("busy_timeout") != busy_timeout_ms:
             connection.exec_driver_sql(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             info["busy_timeout"] = busy_timeout_ms
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Straight to the driver (bulk.select_rows): SQLAlchemy's execution context and
+        # result for a statement that returns nothing cost more than the statement.
+        select_rows(connection, "BEGIN IMMEDIATE")
 
 
 class Busy(Exception):
