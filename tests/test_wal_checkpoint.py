@@ -160,12 +160,20 @@ def test_the_restart_turn_is_left_only_the_last_commits(sqlite_app, monkeypatch)
 
 def test_disposing_the_engine_ends_the_thread(sqlite_app):
     with sqlite_app.app_context():
+        checkpointer = db.engine._hookline_checkpointer
+
+        def running() -> bool:  # this engine's thread: other tests' may still be idling
+            thread = checkpointer._thread
+            return thread is not None and thread.is_alive()
+
         _write()
-        _wait_for(lambda: _checkpointer_threads())
+        _wait_for(running)
+        first = checkpointer._thread
         db.engine.dispose()
-        assert not _checkpointer_threads()
+        assert not first.is_alive()
         _write()  # a commit after that starts a new one
-        _wait_for(lambda: _checkpointer_threads())
+        _wait_for(running)
+        assert checkpointer._thread is not first
 
 
 def test_an_idle_thread_ends_and_the_next_commit_starts_another(sqlite_app, monkeypatch):
