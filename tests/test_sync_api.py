@@ -701,3 +701,23 @@ def test_ids_are_read_in_any_form_uuid_takes_and_kept_canonical(given, expected)
 def test_an_id_that_is_not_a_uuid_is_refused(given):
     with pytest.raises(validate.Rejected, match="id must be a UUID string"):
         validate.as_uuid(given, "id")
+
+
+def test_the_answer_is_json_with_sorted_keys_even_for_an_id_no_encoder_takes(client, alice_token):
+    good = upsert(name="Ada")
+    body = json.dumps({"device_id": DEVICE, "changes": [good, {"id": "\ud800", "kind": "x"}]})
+    headers = {"Authorization": f"Bearer {alice_token}", "Content-Type": "application/json"}
+    answer = client.post("/api/v1/sync", data=body, headers=headers)
+    assert answer.status_code == 200
+    assert answer.mimetype == "application/json"
+    results = answer.get_json()["results"]
+    assert results[0] == {"id": good["id"], "status": "applied"}
+    # A lone surrogate (valid JSON, no valid UTF-8) comes back escaped, still the phone's id.
+    assert results[1]["id"] == "\ud800" and results[1]["status"] == "rejected"
+    plain = client.post(
+        "/api/v1/sync",
+        json={"device_id": DEVICE, "changes": [upsert()]},
+        headers={"Authorization": f"Bearer {alice_token}"},
+    )
+    text = plain.get_data(as_text=True)
+    assert text.startswith('{"cursor":"') and '"results":[{"id":"' in text and text.endswith("}\n")

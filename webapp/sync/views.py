@@ -8,7 +8,8 @@ keeps its outbox and tries again.
 
 import json
 
-from flask import Blueprint, current_app, g, jsonify, request
+import orjson
+from flask import Blueprint, Response, current_app, g, jsonify, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -111,8 +112,20 @@ def push():
         answer = _apply(device_id, prepared, timeout_ms)
     if isinstance(answer, tuple):  # committed: the answer is made after the turn
         results, cursor = answer
-        return jsonify(results=results, cursor=cursor)
+        return _answer({"results": results, "cursor": cursor})
     return answer
+
+
+def _answer(payload: dict) -> Response:
+    """Return payload as JSON, as jsonify writes it (sorted keys, a final newline) but by
+    orjson: for a batch's twenty results jsonify cost 0.1 M instructions. What orjson
+    refuses (a lone surrogate in a rejected change's id) goes through jsonify, which
+    escapes it."""
+    try:
+        body = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
+    except orjson.JSONEncodeError:
+        return jsonify(payload)
+    return current_app.response_class(body, mimetype="application/json")
 
 
 ATTEMPTS = 3
