@@ -22,7 +22,7 @@ from webapp.database import begin_write
 from webapp.events.models import Event
 from webapp.extensions import db
 from webapp.sync import validate
-from webapp.sync.history import history
+from webapp.sync.history import history, hook_value
 from webapp.sync.models import ChangeRecord, Tombstone
 from webapp.sync.service import NOTE_MARKER, Batch, apply_change
 from webapp.sync.validate import parse_change
@@ -669,6 +669,14 @@ def test_the_fast_payload_hash_is_the_standard_one_for_anything_without_a_float(
     # same hash as json.dumps(sort_keys, no spaces, ensure_ascii=False) gave (_canonical).
     change = {"kind": "capture", "op": "upsert", "at": at, "data": data}
     assert validate.payload_hash(change) == validate._standard_hash(change)
+
+
+@settings(max_examples=300, deadline=None)
+@given(detail=st.text(alphabet=st.characters(codec=None), max_size=20), owed=st.text(max_size=5))
+def test_a_hooks_comparable_value_is_the_json_stored_values_have(detail, owed):
+    # Stored records and revisions hold json.dumps([owed_by, detail], ensure_ascii=False):
+    # a value written any other way would read as an edit of the hook.
+    assert hook_value(detail, owed) == json.dumps([owed, detail.strip()], ensure_ascii=False)
 
 
 def test_a_record_an_earlier_release_stored_still_knows_its_replay(app, client, alice, alice_token):
