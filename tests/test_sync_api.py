@@ -357,6 +357,22 @@ def test_the_session_cookie_works_too(as_alice, app, alice):
     assert as_alice.get("/api/v1/changes").get_json()["changes"][0]["capture_id"] == change["id"]
 
 
+def test_a_token_request_ignores_the_session_cookie_it_carries(as_alice, app, bob, bob_token):
+    # Signed in as Alice, called with Bob's token: Bob's, and Alice's session is untouched.
+    change = upsert(name="Bob's contact")
+    answer = as_alice.post(
+        "/api/v1/sync",
+        json={"device_id": DEVICE, "changes": [change]},
+        headers={"Authorization": f"Bearer {bob_token}"},
+    )
+    assert statuses(answer) == ["applied"]
+    assert _encounter(app, bob, change["id"]) is not None
+    assert "Set-Cookie" not in answer.headers
+    assert "Cookie" not in answer.headers.get("Vary", "")
+    assert as_alice.get("/api/v1/changes").get_json()["changes"] == []  # still Alice, by cookie
+    assert as_alice.get("/capture").status_code == 200
+
+
 @pytest.mark.csrf
 def test_a_cookie_post_needs_the_csrf_header_but_a_token_does_not(app, client, auth, alice):
     token = token_for(app, alice)

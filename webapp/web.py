@@ -6,6 +6,7 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Flask, Response, abort, redirect, render_template, request, session
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
@@ -114,6 +115,21 @@ _STRICT = tuple(
 )
 
 
+class Sessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, but none for an API request that carries a token.
+
+    Such a request is authenticated by its token alone (sync/views.py), so its session
+    cookie, if any, is neither read nor written back: opening the session made a new
+    serializer and reading it back marked the answer "Vary: Cookie", 0.1 M instructions
+    a sync request. Flask gives it its empty, read-only null session instead.
+    """
+
+    def open_session(self, app: Flask, request):
+        if request.path.startswith("/api/") and "Authorization" in request.headers:
+            return None
+        return super().open_session(app, request)
+
+
 def _security_headers(response: Response) -> Response:
     """Add the strict headers every response carries, unless the view set its own.
 
@@ -192,6 +208,7 @@ def _refuse_nul():
 
 def init_app(app: Flask) -> None:
     """Wire sessions, error pages and headers into app."""
+    app.session_interface = Sessions()
     app.before_request(_refuse_nul)
     login_manager.user_loader(_load_user)
     login_manager.login_view = "auth.login"
