@@ -571,6 +571,35 @@ def test_the_changes_feed_pages_with_a_cursor(app, client, alice, alice_token):
     assert page["more"] is False
 
 
+def _feed(client: FlaskClient, token: str, cursor: str = "") -> list[tuple[str, str]]:
+    page = client.get(
+        f"/api/v1/changes?since={cursor}", headers={"Authorization": f"Bearer {token}"}
+    ).get_json()
+    return [(c["capture_id"], c["op"]) for c in page["changes"]]
+
+
+def test_the_feed_follows_every_write_and_each_user_has_their_own(
+    app, client, alice, alice_token, bob_token
+):
+    meet = {"type": "meet", "detail": "next week", "owed_by": "me"}
+    first, last = upsert(name="Ann", hooks=[meet]), upsert(name="Bo")
+    cursor = push(client, alice_token, [first, last]).get_json()["cursor"]
+    assert _feed(client, alice_token, cursor) == [(first["id"], "upsert"), (last["id"], "upsert")]
+    theirs = upsert(name="Bob's")
+    push(client, bob_token, [theirs])
+    assert len(_feed(client, alice_token)) == 2  # bob's write takes a place in bob's log only
+    cursor = push(client, alice_token, []).get_json()["cursor"]
+    with app.app_context():
+        # A write by another path (the morning review marking a hook done) moves it too.
+        encounter = db.session.scalar(select(Encounter).where(Encounter.uuid == first["id"]))
+        encounter.hooks[0].done = True
+        db.session.commit()
+    # Deleting the capture at the end of the log gives it a later place, never the same.
+    push(client, alice_token, [delete(last["id"])])
+    assert _feed(client, alice_token, cursor) == [(first["id"], "upsert"), (last["id"], "delete")]
+    assert _feed(client, bob_token) == [(theirs["id"], "upsert")]
+
+
 def test_the_push_cursor_pulls_the_servers_version_of_the_batch(app, client, alice, alice_token):
     change = upsert(name="", raw="MECARD:N:Berg,Jonas;EMAIL:jonas@balticvc.example;;")
     cursor = push(client, alice_token, [change]).get_json()["cursor"]

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tests.outreach_support import add_event
 from tests.test_sync_api import DEVICE, T0, new_id, push, statuses, token_for, upsert
+from webapp.auth.models import User
 from webapp.capture.ingest import CaptureData, HookData
 from webapp.capture.store import record_capture, record_captures
 from webapp.contacts.models import Contact, ContactHandle, Encounter, Hook
@@ -17,7 +18,7 @@ from webapp.extensions import db
 from webapp.outreach import pending
 from webapp.outreach.models import Draft, Introduction, UserTemplate
 from webapp.sync import service
-from webapp.sync.models import ChangeRecord, SyncLog, touch_captures
+from webapp.sync.models import ChangeRecord
 
 
 @pytest.fixture
@@ -122,7 +123,8 @@ def _assert_applied_once(app, client, alice, alice_token, batch) -> None:
         assert count(Contact) == 3
         assert count(Hook) == 3
         assert count(ChangeRecord) == 3
-        assert count(SyncLog) == 3
+        positions = db.session.scalars(select(Encounter.log_seq)).all()
+        assert len(set(positions)) == 3 and min(positions) > 0  # each logged, once
         pending.plan_pending(alice)  # the new people of the bulk runs are planned later
         db.session.commit()
         assert count(Draft) == 3
@@ -213,39 +215,36 @@ def test_rows_of_a_rolled_back_savepoint_leave_the_session(app, alice):
         assert db.session.scalar(select(func.count()).select_from(Encounter)) == 1
 
 
-def _log_rows(capture_uuid: str) -> list[int]:
-    return list(
-        db.session.scalars(
-            select(SyncLog.id).where(SyncLog.capture_uuid == capture_uuid).order_by(SyncLog.id)
-        )
-    )
+def _position(capture_uuid: str) -> int:
+    return db.session.scalar(select(Encounter.log_seq).where(Encounter.uuid == capture_uuid))
 
 
 def test_a_new_capture_is_logged_once_and_moves_on_each_edit(app, client, alice, alice_token):
     change = upsert(name="Lou", email="lou@example.com")
     assert statuses(push(client, alice_token, [change])) == ["applied"]
     with app.app_context():
-        first = _log_rows(change["id"])
-    assert len(first) == 1
+        first = _position(change["id"])
+    assert first > 0
     edit = upsert(capture_id=change["id"], name="Lou Reed", email="lou@example.com")
     assert statuses(push(client, alice_token, [edit])) == ["applied"]
     with app.app_context():
-        after = _log_rows(change["id"])
-    assert len(after) == 1 and after[0] > first[0]
+        assert _position(change["id"]) > first
 
 
-def test_a_rolled_back_new_capture_is_not_taken_as_unlogged(app, alice):
-    """A savepoint that inserted a capture and rolled back must not skip its log cleanup."""
+def test_a_rolled_back_new_capture_gives_its_position_back(app, alice):
+    """Positions taken in a savepoint that rolls back were never seen: the next one reuses
+    them, and the captures kept are logged in order."""
     with app.app_context():
-        encounter = record_captures(alice, [CaptureData(name="Xi")])[0]
+        kept = record_captures(alice, [CaptureData(name="Xi")])[0]
         db.session.commit()
-        assert len(_log_rows(encounter.uuid)) == 1
+        first = _position(kept.uuid)
         savepoint = db.session.begin_nested()
-        touch_captures(db.session, alice, [encounter.uuid], new=True)
+        record_captures(alice, [CaptureData(name="Gone"), CaptureData(name="Also gone")])
         savepoint.rollback()
-        encounter.note = "edited on the laptop"
+        again = record_captures(alice, [CaptureData(name="Yu")])[0]
         db.session.commit()
-        assert len(_log_rows(encounter.uuid)) == 1
+        assert _position(again.uuid) == first + 1
+        assert db.session.get(User, alice).log_position == first + 1
 
 
 HOOKS = [

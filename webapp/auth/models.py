@@ -4,7 +4,7 @@ import secrets
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import BigInteger, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -39,6 +39,8 @@ class User(UserMixin, db.Model):
         ForeignKey("events.id", ondelete="SET NULL", use_alter=True, name="fk_users_current_event")
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The last position handed out in the user's change log (webapp/sync/models.py).
+    log_position: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     current_event = relationship("Event", foreign_keys=[current_event_id], post_update=True)
 

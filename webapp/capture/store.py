@@ -24,7 +24,7 @@ from webapp.extensions import db
 from webapp.outreach.models import Draft
 from webapp.outreach.pending import leave_for_later
 from webapp.outreach.planner import Inputs, compose_new, plan_many, planning_inputs
-from webapp.sync.models import touch_captures
+from webapp.sync.models import take_log_positions
 
 
 class _NewContact:
@@ -336,9 +336,11 @@ def _store(
         if (kind, value) not in owners
     ]
     insert_rows(connection, ContactHandle.__table__, claims)
+    # Their places in the change log, taken in the INSERT itself (sync/models.py).
+    first = take_log_positions(connection, user_id, len(items))
     encounter_rows = [
-        {**item.encounter, "id": ident, "contact_id": contact.id}
-        for item, contact, ident in zip(ready, contacts, encounter_ids, strict=True)
+        {**item.encounter, "id": ident, "contact_id": contact.id, "log_seq": first + k}
+        for k, (item, contact, ident) in enumerate(zip(ready, contacts, encounter_ids, strict=True))
     ]
     insert_rows(connection, _ENCOUNTERS, encounter_rows, ready=True)
     next_hook = iter(hook_ids)
@@ -355,7 +357,6 @@ def _store(
     for contact in existing.values():
         if "encounters" in contact.__dict__:
             db.session.expire(contact, ["encounters"])
-    touch_captures(db.session, user_id, [row["uuid"] for row in encounter_rows], new=True)
     leave_for_later(connection, user_id, [encounter_ids[p] for p in later if hooks[p]])
     drafts = _ready_drafts(staged, ready, targets, alone, contacts, hooks, dialect)
     drafts.update(dict.fromkeys(later, []))  # nothing to insert now

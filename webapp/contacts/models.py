@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.db_types import UTCDateTime, new_uuid, utcnow
@@ -78,6 +78,7 @@ class Encounter(db.Model):
     __table_args__ = (
         UniqueConstraint("user_id", "uuid"),
         Index("ix_encounters_user_event_happened", "user_id", "event_id", "happened_at"),
+        Index("ix_encounters_user_log", "user_id", "log_seq"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -102,6 +103,9 @@ class Encounter(db.Model):
     happened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Its place in the owner's change log: the position of its latest change (the feed's
+    # order, webapp/sync/models.py); 0 for a capture never logged.
+    log_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     contact: Mapped[Contact] = relationship(back_populates="encounters")
     event = relationship("Event")

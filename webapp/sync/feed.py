@@ -3,12 +3,12 @@
 import base64
 import binascii
 
-from sqlalchemy import select
+from sqlalchemy import false, select, true, union_all
 from sqlalchemy.orm import selectinload
 
 from webapp.contacts.models import Encounter
 from webapp.extensions import db
-from webapp.sync.models import SyncLog, Tombstone
+from webapp.sync.models import Tombstone
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 100
@@ -59,56 +59,92 @@ def capture_json(encounter: Encounter) -> dict:
 
 
 def changes_since(user_id: int, cursor: str | None, limit: int = DEFAULT_LIMIT) -> dict:
-    """Return the user's captures and deletions changed after cursor, oldest change first."""
+    """Return the user's captures and deletions changed after cursor, oldest change first.
+
+    A capture's latest change is its place in the log (Encounter.log_seq), and a deleted
+    capture's is its tombstone's; each index (user_id, log_seq) gives the page in order.
+    """
     position = decode_cursor(cursor)
     limit = max(1, min(limit, MAX_LIMIT))
-    rows = db.session.execute(
-        select(SyncLog.id, SyncLog.capture_uuid, SyncLog.changed_at)
-        .where(SyncLog.user_id == user_id, SyncLog.id > position)
-        .order_by(SyncLog.id)
+    # Each part stops after a page in its index; the union of the two pages is sorted.
+    captures = (
+        select(Encounter.log_seq.label("position"), Encounter.uuid.label("capture"))
+        .where(Encounter.user_id == user_id, Encounter.log_seq > position)
+        .order_by(Encounter.log_seq)
         .limit(limit + 1)
+        .subquery()
+    )
+    deletions = (
+        select(Tombstone.log_seq.label("position"), Tombstone.capture_uuid.label("capture"))
+        .where(Tombstone.user_id == user_id, Tombstone.log_seq > position)
+        .order_by(Tombstone.log_seq)
+        .limit(limit + 1)
+        .subquery()
+    )
+    log = union_all(
+        select(captures.c.position, captures.c.capture, true().label("alive")),
+        select(deletions.c.position, deletions.c.capture, false()),
+    ).subquery()
+    rows = db.session.execute(
+        select(log.c.position, log.c.capture, log.c.alive).order_by(log.c.position).limit(limit + 1)
     ).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    uuids = [row.capture_uuid for row in rows]
-    encounters = {
-        e.uuid: e
-        for e in db.session.scalars(
-            select(Encounter)
-            .where(Encounter.user_id == user_id, Encounter.uuid.in_(uuids))
-            .options(selectinload(Encounter.hooks), selectinload(Encounter.event))
-        )
-    }
-    deleted = dict(
-        db.session.execute(
-            select(Tombstone.capture_uuid, Tombstone.deleted_at).where(
-                Tombstone.user_id == user_id, Tombstone.capture_uuid.in_(uuids)
+    alive = [row.capture for row in rows if row.alive]
+    encounters = (
+        {
+            e.uuid: e
+            for e in db.session.scalars(
+                select(Encounter)
+                .where(Encounter.user_id == user_id, Encounter.uuid.in_(alive))
+                .options(selectinload(Encounter.hooks), selectinload(Encounter.event))
             )
-        ).all()
+        }
+        if alive
+        else {}
+    )
+    gone = [row.capture for row in rows if not row.alive]
+    deleted = (
+        {
+            t.capture_uuid: t
+            for t in db.session.scalars(
+                select(Tombstone).where(
+                    Tombstone.user_id == user_id, Tombstone.capture_uuid.in_(gone)
+                )
+            )
+        }
+        if gone
+        else {}
     )
     changes = []
     for row in rows:
-        encounter = encounters.get(row.capture_uuid)
-        if encounter is not None:
+        # A capture deleted (or an account's rows gone) between the two reads is skipped: its
+        # tombstone has a later position, so a later page lists it.
+        if row.alive:
+            encounter = encounters.get(row.capture)
+            if encounter is None:
+                continue
             changes.append(
                 {
                     "kind": "capture",
                     "op": "upsert",
-                    "capture_id": row.capture_uuid,
-                    "updated_at": row.changed_at.isoformat(),
+                    "capture_id": row.capture,
+                    "updated_at": encounter.updated_at.isoformat(),
                     "data": capture_json(encounter),
                 }
             )
         else:
-            when = deleted.get(row.capture_uuid, row.changed_at)
+            tombstone = deleted.get(row.capture)
+            if tombstone is None:
+                continue
             changes.append(
                 {
                     "kind": "capture",
                     "op": "delete",
-                    "capture_id": row.capture_uuid,
-                    "updated_at": row.changed_at.isoformat(),
-                    "deleted_at": when.isoformat(),
+                    "capture_id": row.capture,
+                    "updated_at": tombstone.logged_at.isoformat(),
+                    "deleted_at": tombstone.deleted_at.isoformat(),
                 }
             )
-    last = rows[-1].id if rows else position
+    last = rows[-1].position if rows else position
     return {"changes": changes, "cursor": encode_cursor(last), "more": more}

@@ -3,20 +3,20 @@
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     ForeignKey,
     Index,
     String,
     Text,
     UniqueConstraint,
-    delete,
+    bindparam,
     event,
     select,
-    text,
+    update,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from webapp.bulk import insert_rows
-from webapp.database import drop_rolled_back, track_in_transaction
+from webapp.bulk import select_rows
 from webapp.db_types import UTCDateTime, utcnow
 from webapp.extensions import db
 
@@ -46,12 +46,18 @@ class Tombstone(db.Model):
     """A deleted capture, so a stale device cannot bring it back."""
 
     __tablename__ = "tombstones"
-    __table_args__ = (UniqueConstraint("user_id", "capture_uuid"),)
+    __table_args__ = (
+        UniqueConstraint("user_id", "capture_uuid"),
+        Index("ix_tombstones_user_log", "user_id", "log_seq"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     capture_uuid: Mapped[str] = mapped_column(String(36))
     deleted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The deletion's place in the owner's change log, and when the server logged it.
+    log_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    logged_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class CaptureRevision(db.Model):
@@ -74,46 +80,37 @@ class CaptureRevision(db.Model):
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class SyncLog(db.Model):
-    """The latest change to each of a user's captures, in commit order (the feed's cursor)."""
-
-    __tablename__ = "sync_log"
-    # AUTOINCREMENT: SQLite would otherwise reuse the id of a deleted last row, and a
-    # cursor must never point at a position that is handed out again.
-    __table_args__ = (
-        Index("ix_sync_log_user_id_id", "user_id", "id"),
-        {"sqlite_autoincrement": True},
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    capture_uuid: Mapped[str] = mapped_column(String(36), index=True)
-    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-# Every write to a capture, from any path (form, sync, import, outreach marking a hook done),
-# moves that capture to the end of its owner's change log, so the feed misses nothing.
-_LOG_LOCK_BASE = 0x486B_0000_0000  # namespace for pg_advisory_xact_lock keys
-
-
-def lock_user_log(connection, user_id: int) -> None:
-    """On PostgreSQL, serialize a user's writers so log ids commit in order."""
-    if connection.dialect.name == "postgresql":
-        connection.execute(
-            text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOG_LOCK_BASE + user_id}
-        )
-
+# The change log, the feed's order (feed.py): each of a user's captures and tombstones
+# carries the position of its latest change (log_seq), taken from the user's counter
+# (users.log_position) when the change is written. A position is never handed out twice,
+# and on PostgreSQL the counter's row lock makes a user's positions commit in order. Every
+# write to a capture, from any path (form, sync, import, outreach marking a hook done),
+# moves that capture to the end: new captures take their positions in the INSERT itself
+# (capture/store.py), the unit of work's writes at commit (below).
 
 _TOUCHED = "hookline_touched_captures"
-_FRESH = "hookline_fresh_captures"
+
+
+def take_log_positions(connection, user_id: int, count: int) -> int:
+    """Reserve count positions in the user's change log; return the first of them.
+
+    On PostgreSQL the user's row stays locked until the transaction ends, so a concurrent
+    writer for the same user waits here, and positions commit in the order handed out.
+    """
+    ((last,),) = select_rows(
+        connection,
+        "UPDATE users SET log_position = log_position + ? WHERE id = ? RETURNING log_position",
+        [count, user_id],
+    )
+    return last - count + 1
 
 
 @event.listens_for(Session, "after_flush")
 def _collect_touched_captures(session: Session, _context) -> None:
-    """Remember which captures this transaction wrote; the log is written once, at commit."""
+    """Remember which captures this transaction wrote; they are logged once, at commit."""
     from webapp.contacts.models import Encounter, Hook
 
-    # A dict as an ordered set: the feed lists a batch's captures in the order written.
+    # A dict as an ordered set: the feed lists a transaction's captures in the order written.
     touched: dict[tuple[int, str], None] = session.info.setdefault(_TOUCHED, {})
     hook_encounters: set[int] = set()
     for obj in (*session.new, *session.dirty, *session.deleted):
@@ -132,55 +129,45 @@ def _collect_touched_captures(session: Session, _context) -> None:
         touched.update(dict.fromkeys((user_id, uuid) for user_id, uuid in rows))
 
 
-def touch_captures(session: Session, user_id: int, uuids: list[str], *, new: bool = False) -> None:
-    """Log captures written around the unit of work (bulk inserts), as after_flush would.
-
-    new: the captures were just inserted, so the log has no earlier row of theirs to move
-    (the commit skips the DELETE for them). Forgotten again if their savepoint rolls back.
-    """
-    touched: dict[tuple[int, str], None] = session.info.setdefault(_TOUCHED, {})
-    touched.update(dict.fromkeys((user_id, uuid) for uuid in uuids))
-    if new:
-        track_in_transaction(session, _FRESH, {(user_id, uuid) for uuid in uuids})
-
-
-def _fresh(session: Session) -> set[tuple[int, str]]:
-    return {key for _transaction, keys in session.info.pop(_FRESH, []) for key in keys}
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _forget_rolled_back_fresh(session: Session, previous_transaction) -> None:
-    drop_rolled_back(session, _FRESH, previous_transaction)
-
-
 @event.listens_for(Session, "before_commit")
 def _write_change_log(session: Session) -> None:
     """Move every capture the transaction touched to the end of its owner's change log.
 
-    A capture named here whose savepoint was rolled back is merely listed again in the
-    feed, which is harmless; a capture left out would be missed by other devices.
+    The capture's row takes a new position, or its tombstone if it was deleted. A capture
+    named here whose savepoint was rolled back is merely listed again in the feed, which is
+    harmless; a capture left out would be missed by other devices.
     """
     if session.in_nested_transaction():
         return  # a SAVEPOINT being released: the log is written with the real commit
     session.flush()  # the commit would flush after this hook; collect those writes too
     touched: dict[tuple[int, str], None] = session.info.pop(_TOUCHED, {})
-    fresh = _fresh(session)
     if not touched:
         return
+    from webapp.contacts.models import Encounter
+
     connection = session.connection()
     now = utcnow()
+    encounters, tombstones = Encounter.__table__, Tombstone.__table__
     for user_id in sorted({user_id for user_id, _ in touched}):
-        lock_user_log(connection, user_id)
         uuids = [uuid for owner, uuid in touched if owner == user_id]
-        logged = [uuid for uuid in uuids if (user_id, uuid) not in fresh]
-        if logged:
-            connection.execute(
-                delete(SyncLog).where(SyncLog.user_id == user_id, SyncLog.capture_uuid.in_(logged))
-            )
-        insert_rows(
-            connection,
-            SyncLog.__table__,
-            [{"user_id": user_id, "capture_uuid": uuid, "changed_at": now} for uuid in uuids],
+        first = take_log_positions(connection, user_id, len(uuids))
+        rows = [
+            {"owner": user_id, "capture": uuid, "position": first + k, "now": now}
+            for k, uuid in enumerate(uuids)
+        ]
+        connection.execute(
+            update(encounters)
+            .where(encounters.c.user_id == bindparam("owner"))
+            .where(encounters.c.uuid == bindparam("capture"))
+            .values(log_seq=bindparam("position"), updated_at=bindparam("now")),
+            rows,
+        )
+        connection.execute(
+            update(tombstones)
+            .where(tombstones.c.user_id == bindparam("owner"))
+            .where(tombstones.c.capture_uuid == bindparam("capture"))
+            .values(log_seq=bindparam("position"), logged_at=bindparam("now")),
+            rows,
         )
 
 
@@ -188,4 +175,3 @@ def _write_change_log(session: Session) -> None:
 def _forget_touched_captures(session: Session) -> None:
     if not session.in_transaction():
         session.info.pop(_TOUCHED, None)
-        session.info.pop(_FRESH, None)

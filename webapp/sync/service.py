@@ -252,8 +252,8 @@ def _prefetch(user_id: int, device_id: str, changes: list[Change]) -> Batch:
     case, costs one round trip here.
     """
     batch = Batch(user_id, device_id)
-    # The change log's latest position, by the (user_id, id) index (feed.py).
-    sql = "SELECT 'position', NULL, max(id) FROM sync_log WHERE user_id = ?"
+    # The change log's latest position (sync/models.py).
+    sql = "SELECT 'position', NULL, log_position FROM users WHERE id = ?"
     params: list = [user_id]
     if changes:
         change_ids = sorted({c.id for c in changes})
@@ -275,7 +275,7 @@ def _prefetch(user_id: int, device_id: str, changes: list[Change]) -> Batch:
     found: dict[str, dict[str, int | None]] = {}
     for kind, key, ident in select_rows(db.session.connection(), sql, params):
         found.setdefault(kind, {})[key] = ident
-    batch.log_position = found.pop("position")[None] or 0
+    batch.log_position = found.pop("position", {}).get(None) or 0
     if "record" in found:
         batch.known = {
             r.change_id: r
