@@ -8,7 +8,8 @@ import time
 import pytest
 from flask import Flask
 
-from webapp.database import Busy, writer_turn
+from webapp.auth.models import User
+from webapp.database import Busy, write_transaction, writer_turn
 from webapp.extensions import db
 
 
@@ -95,3 +96,33 @@ def test_another_thread_polls_for_its_turn(app, lock_path):
         fcntl.flock(holder, fcntl.LOCK_UN)
         thread.join(5)
     assert len(got) == 1 and got[0] >= 0.15
+
+
+def _free(path: str) -> bool:
+    with open(path, "a+") as other_writer:
+        try:
+            fcntl.flock(other_writer, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(other_writer, fcntl.LOCK_UN)
+        return True
+
+
+def test_the_commit_passes_the_turn_on(app, lock_path, alice):
+    """The next writer may start as soon as the commit is on disk, not when the block ends;
+    a rolled-back transaction passes it on when the block ends."""
+    with app.app_context():
+        with write_transaction(5000):
+            db.session.get(User, alice).name = "Alice"
+            db.session.flush()
+            assert not _free(lock_path)
+            nested = db.session.begin_nested()
+            nested.commit()  # a savepoint released is not the commit
+            assert not _free(lock_path)
+            db.session.commit()
+            assert _free(lock_path)
+        with pytest.raises(RuntimeError), write_transaction(5000):
+            assert not _free(lock_path)
+            raise RuntimeError("the writer fails")
+        assert _free(lock_path)
+        assert db.session.get(User, alice).name == "Alice"

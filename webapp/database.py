@@ -140,7 +140,7 @@ def _writer_lock_path(engine: Engine) -> str | None:
 
 
 @contextmanager
-def writer_turn(timeout_ms: int, engine: Engine | None = None) -> Iterator[None]:
+def writer_turn(timeout_ms: int, engine: Engine | None = None) -> Iterator["Turn | None"]:
     """On a SQLite file, queue this host's writers on a file lock that hands over at once.
 
     SQLite's own busy handler sleeps in steps growing to 100 ms, so a waiting writer
@@ -153,14 +153,27 @@ def writer_turn(timeout_ms: int, engine: Engine | None = None) -> Iterator[None]
     """
     path = _writer_lock_path(engine or db.engine)
     if path is None:
-        yield
+        yield None
         return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    turn = Turn(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
     try:
-        _take_turn(fd, timeout_ms)
-        yield
+        _take_turn(turn.fd, timeout_ms)
+        yield turn
     finally:
-        os.close(fd)  # closing the file releases the lock
+        turn.release()
+
+
+class Turn:
+    """The writers' turn, held as an flock on fd; release() passes it on (once)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._held = True
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            os.close(self.fd)  # closing the file releases the lock
 
 
 DEFAULT_WRITE_WAIT_MS = 5000
@@ -175,17 +188,26 @@ def write_wait_ms() -> int:
 def write_transaction(timeout_ms: int) -> Iterator[None]:
     """Take the writers' turn and open the write transaction (begin_write) in it.
 
-    The caller commits inside. On any error the session is rolled back before the turn
-    passes on, so the next writer never waits behind a transaction left open. Raises Busy
+    The caller commits inside, and the commit passes the turn on (_after_commit). On any
+    error the session is rolled back before the turn passes on, so the next writer never
+    waits behind a transaction left open. Raises Busy
     (or the driver's OperationalError) when the turn or the lock does not come in time.
     """
-    with writer_turn(timeout_ms):
+    with writer_turn(timeout_ms) as turn:
+        session = db.session()
+        if turn is not None:
+            session.info[_TURN] = turn  # passed on by the commit itself (_after_commit)
         try:
             begin_write(timeout_ms)
             yield
         except BaseException:
             db.session.rollback()  # before the next writer's turn, not after
             raise
+        finally:
+            session.info.pop(_TURN, None)
+
+
+_TURN = "hookline_writers_turn"
 
 
 POLL_S = 0.0005
@@ -424,10 +446,19 @@ def init_app(app: Flask) -> None:
 
 
 @event.listens_for(Session, "after_commit")
-def _checkpoint_soon(session: Session) -> None:
-    """Wake the engine's WAL checkpointer once a commit is on the WAL (not before it)."""
+def _after_commit(session: Session) -> None:
+    """Once a commit is on the WAL: pass the writers' turn on, wake the checkpointer.
+
+    The turn goes as soon as the database has the commit, not when write_transaction
+    ends: what SQLAlchemy does after the driver's commit (expiring the session's objects,
+    the connection back to its pool) and the answer need no lock, and took about a
+    fifteenth of the turn.
+    """
     if session.get_nested_transaction() is not None:
         return  # a savepoint released, not a commit
+    turn = session.info.pop(_TURN, None)
+    if turn is not None:
+        turn.release()
     checkpointer = getattr(session.get_bind(), "_hookline_checkpointer", None)
     if checkpointer is not None:
         checkpointer.poke()
