@@ -22,9 +22,10 @@ logger = logging.getLogger(__name__)
 
 #: Pages in the WAL at which a commit checkpoints itself (SQLite's default is 1,000): a
 #: backstop, twice WalCheckpointer.RESET_AT. Under a steady sync load the WAL grows ~16,000
-#: frames a second, and the restart, checked after each background checkpoint, found it at
-#: 16,300-19,800 frames; at 20,000 the backstop was within reach of a slower moment.
-WAL_AUTOCHECKPOINT_PAGES = 32000
+#: frames a second or more, and the restart, checked after each background checkpoint,
+#: found it up to 3,800 frames past RESET_AT; a backstop that close was within reach of a
+#: slower moment. At most 384 MB of WAL beside the database.
+WAL_AUTOCHECKPOINT_PAGES = 96000
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -277,15 +278,15 @@ class WalCheckpointer:
     itself.
 
     Each such turn holds every writer for a checkpoint's fsync, so it should come rarely:
-    at 16,000 frames (64 MB) it comes every ~200 sync batches; at 4,000 it came four times
-    as often, and the benchmark's ratio was about 5% lower (docs/performance.md). Since
-    the database file is synced before it, the turn takes 3.5-6 ms at p50 instead of
-    19-30 ms.
+    at 48,000 frames (192 MB) it comes every ~750 sync batches; at 16,000 it came three
+    times as often and gave about 5% fewer batches a second, at 4,000 about 5% fewer again
+    (docs/performance.md). Since the database file is synced before it, the turn takes
+    3.5-6 ms at p50 instead of 19-30 ms.
     """
 
     PAUSE = 0.2
     IDLE = 10.0
-    RESET_AT = 16000
+    RESET_AT = 48000
     CATCH_UP = 3
     FEW = 200
     TURN_TIMEOUT_MS = 1000
