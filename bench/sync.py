@@ -300,6 +300,17 @@ def saturation(port: int, token: str, args, clients: int) -> dict:
     return load(port, token, "closed", clients, args.duration)
 
 
+def python_loop_s() -> float:
+    """Return the seconds a Python loop of 10 million additions takes: this machine's speed
+    drifts, and the sync endpoint (Python and SQLite) follows it more than the hello (mostly
+    the kernel's network path) does, so the ratio moves with it."""
+    start = time.perf_counter()
+    total = 0
+    for number in range(10_000_000):
+        total += number
+    return time.perf_counter() - start
+
+
 def wait_ready(port: int) -> None:
     for _ in range(200):
         try:
@@ -380,7 +391,8 @@ def main() -> None:
         print(f"gunicorn: {args.workers} workers x {args.threads} threads; database: {backend}")
         print(
             f"cpus: {os.cpu_count()}; duration per run: {args.duration:.0f} s; "
-            f"batch: {BATCH} captures"
+            f"batch: {BATCH} captures; machine speed: {python_loop_s():.2f} s for a Python "
+            f'loop of 10 million additions (docs/performance.md, "Figures")'
         )
         load(port, token, "closed", 4, 2.0)  # warm up
         if schema:
