@@ -99,7 +99,7 @@ def _read_batch() -> tuple[str, list] | tuple[None, object]:
 
 
 def _parse(body: bytes) -> object:
-    """Return the JSON body as json.loads reads it, by orjson (a fifth of the time for a
+    """Return the JSON body as json.loads reads it, by orjson (a third of the time for a
     batch of twenty). What orjson refuses and the standard library takes (a lone surrogate
     escape, NaN, a byte order mark, other encodings) goes through json.loads, which also
     raises for a body that is not JSON at all."""
