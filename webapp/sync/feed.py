@@ -67,20 +67,18 @@ def changes_since(user_id: int, cursor: str | None, limit: int = DEFAULT_LIMIT) 
     position = decode_cursor(cursor)
     limit = max(1, min(limit, MAX_LIMIT))
     # Each part stops after a page in its index; the union of the two pages is sorted.
-    captures = (
-        select(Encounter.log_seq.label("position"), Encounter.uuid.label("capture"))
-        .where(Encounter.user_id == user_id, Encounter.log_seq > position)
-        .order_by(Encounter.log_seq)
+    pages = [
+        select(position_of.label("position"), capture.label("capture"))
+        .where(owner == user_id, position_of > position)
+        .order_by(position_of)
         .limit(limit + 1)
         .subquery()
-    )
-    deletions = (
-        select(Tombstone.log_seq.label("position"), Tombstone.capture_uuid.label("capture"))
-        .where(Tombstone.user_id == user_id, Tombstone.log_seq > position)
-        .order_by(Tombstone.log_seq)
-        .limit(limit + 1)
-        .subquery()
-    )
+        for position_of, capture, owner in (
+            (Encounter.log_seq, Encounter.uuid, Encounter.user_id),
+            (Tombstone.log_seq, Tombstone.capture_uuid, Tombstone.user_id),
+        )
+    ]
+    captures, deletions = pages
     log = union_all(
         select(captures.c.position, captures.c.capture, true().label("alive")),
         select(deletions.c.position, deletions.c.capture, false()),

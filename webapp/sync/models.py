@@ -147,7 +147,11 @@ def _write_change_log(session: Session) -> None:
 
     connection = session.connection()
     now = utcnow()
-    encounters, tombstones = Encounter.__table__, Tombstone.__table__
+    # Each capture is in one of the two: its row, or its tombstone if it was deleted.
+    logged = (
+        (Encounter.__table__, "uuid", "updated_at"),
+        (Tombstone.__table__, "capture_uuid", "logged_at"),
+    )
     for user_id in sorted({user_id for user_id, _ in touched}):
         uuids = [uuid for owner, uuid in touched if owner == user_id]
         first = take_log_positions(connection, user_id, len(uuids))
@@ -155,20 +159,14 @@ def _write_change_log(session: Session) -> None:
             {"owner": user_id, "capture": uuid, "position": first + k, "now": now}
             for k, uuid in enumerate(uuids)
         ]
-        connection.execute(
-            update(encounters)
-            .where(encounters.c.user_id == bindparam("owner"))
-            .where(encounters.c.uuid == bindparam("capture"))
-            .values(log_seq=bindparam("position"), updated_at=bindparam("now")),
-            rows,
-        )
-        connection.execute(
-            update(tombstones)
-            .where(tombstones.c.user_id == bindparam("owner"))
-            .where(tombstones.c.capture_uuid == bindparam("capture"))
-            .values(log_seq=bindparam("position"), logged_at=bindparam("now")),
-            rows,
-        )
+        for table, capture, stamp in logged:
+            connection.execute(
+                update(table)
+                .where(table.c.user_id == bindparam("owner"))
+                .where(table.c[capture] == bindparam("capture"))
+                .values({"log_seq": bindparam("position"), stamp: bindparam("now")}),
+                rows,
+            )
 
 
 @event.listens_for(Session, "after_rollback")
