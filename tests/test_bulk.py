@@ -256,3 +256,11 @@ def test_reserving_ids_on_sqlite_takes_the_write_lock_first(app, alice):
         finally:
             other.close()
         db.session.rollback()
+
+
+def test_the_handle_rows_of_new_captures_are_already_in_the_drivers_terms(app):
+    """store_captures inserts its handle rows as ready (no defaults, no conversions): a
+    column added to contact_handles must be given there, or this fails."""
+    claim = {"user_id": 1, "contact_id": 2, "kind": "email", "value": "ann@example.com"}
+    with app.app_context():
+        assert driver_row(db.engine.dialect, ContactHandle.__table__, claim) == claim

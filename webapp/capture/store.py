@@ -335,7 +335,8 @@ def _store(
         for (kind, value), t in owner_of.items()
         if (kind, value) not in owners
     ]
-    insert_rows(connection, ContactHandle.__table__, claims)
+    # Every column given, none needing conversion: as driver_row would make them (tested).
+    insert_rows(connection, ContactHandle.__table__, claims, ready=True)
     # Their places in the change log, taken in the INSERT itself (sync/models.py).
     first = take_log_positions(connection, user_id, len(items))
     encounter_rows = [
@@ -344,20 +345,32 @@ def _store(
     ]
     insert_rows(connection, _ENCOUNTERS, encounter_rows, ready=True)
     next_hook = iter(hook_ids)
-    hooks = [
-        [_NewHook(next(next_hook), h.type, h.detail.strip(), h.owed_by) for h in data.hooks]
-        for data in items
-    ]
     hook_rows = [
-        {**row, "id": hook.id, "encounter_id": ident}
-        for item, item_hooks, ident in zip(ready, hooks, encounter_ids, strict=True)
-        for row, hook in zip(item.hooks, item_hooks, strict=True)
+        {**row, "id": next(next_hook), "encounter_id": ident}
+        for item, ident in zip(ready, encounter_ids, strict=True)
+        for row in item.hooks
     ]
     insert_rows(connection, _HOOKS, hook_rows, ready=True)
+    # The hooks as the planner reads them, for the places planned now (nothing here reads
+    # those of the places planned later).
+    hooks: list[list[_NewHook]] = []
+    at = 0
+    for place, data in enumerate(items):
+        ids = hook_ids[at : at + len(data.hooks)]
+        at += len(data.hooks)
+        if place in skip:
+            hooks.append([])
+            continue
+        hooks.append(
+            [
+                _NewHook(ident, h.type, h.detail.strip(), h.owed_by)
+                for ident, h in zip(ids, data.hooks, strict=True)
+            ]
+        )
     for contact in existing.values():
         if "encounters" in contact.__dict__:
             db.session.expire(contact, ["encounters"])
-    leave_for_later(connection, user_id, [encounter_ids[p] for p in later if hooks[p]])
+    leave_for_later(connection, user_id, [encounter_ids[p] for p in later if items[p].hooks])
     drafts = _ready_drafts(staged, ready, targets, alone, contacts, hooks, dialect)
     drafts.update(dict.fromkeys(later, []))  # nothing to insert now
     _plan(user_id, encounter_ids, items, contacts, hooks, staged, drafts)
