@@ -302,8 +302,8 @@ def saturation(port: int, token: str, args, clients: int) -> dict:
 
 def python_loop_s() -> float:
     """Return the seconds a Python loop of 10 million additions takes: this machine's speed
-    drifts, and the sync endpoint (Python and SQLite) follows it more than the hello (mostly
-    the kernel's network path) does, so the ratio moves with it."""
+    drifts, and the sync endpoint (Python and SQLite) and the hello (mostly the kernel's
+    network path) do not drift alike, so the ratio moves with it, either way."""
     start = time.perf_counter()
     total = 0
     for number in range(10_000_000):
