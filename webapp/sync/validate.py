@@ -187,7 +187,7 @@ def _texts(data: dict) -> dict[str, str]:
 
 
 def _refuse_unstorable(value: str, where: str) -> None:
-    """Refuse a text that no text column can hold, naming the field.
+    r"""Refuse a text that no text column can hold, naming the field.
 
     JSON can spell both refused kinds ("\u0000", "\ud800"): PostgreSQL refuses a NUL in
     text, and no UTF-8 encoder takes a lone surrogate.
