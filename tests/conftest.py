@@ -6,6 +6,7 @@ import re
 import secrets
 import shutil
 import tempfile
+import weakref
 from collections.abc import Iterator
 
 import pytest
@@ -32,6 +33,29 @@ atexit.register(shutil.rmtree, TEMPLATE_CACHE.directory, ignore_errors=True)
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+#: every app make_app made and not yet collected, for _close_connections. pytest imports
+#: this file as "conftest" and the test files import it again as "tests.conftest": two
+#: modules, each with its own set.
+_APPS: "weakref.WeakSet[Flask]" = weakref.WeakSet()
+
+
+@pytest.fixture(autouse=True)
+def _close_connections() -> Iterator[None]:
+    """After each test, close the pooled database connections of the apps it made.
+
+    An app's engine keeps its connections in a pool for the life of the process, and the
+    tests make many apps, some in helpers or module fixtures without a teardown of their
+    own. Since Python 3.13 a SQLite connection collected unclosed warns (ResourceWarning,
+    an error under this suite's filterwarnings). A disposed engine still works: a later
+    test of a module-scoped app opens new connections.
+    """
+    yield
+    import tests.conftest as imported  # noqa: PLC0415  (the second module, see _APPS)
+
+    for app in {*_APPS, *imported._APPS}:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -91,6 +115,7 @@ def make_app(backend: str, tmp_path, pg_schema: str | None, **extra) -> Flask:
     }
     config.update(extra)
     app = create_app(config)
+    _APPS.add(app)
     app.jinja_env.bytecode_cache = TEMPLATE_CACHE
     with app.app_context():
         db.create_all()

@@ -5,6 +5,7 @@ nothing."""
 import json
 import sqlite3
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,7 @@ def _post(client, body, token=None):
 
 
 def _rows(path):
-    with sqlite3.connect(path) as connection:
+    with closing(sqlite3.connect(path)) as connection:
         return connection.execute("SELECT count(*) FROM captures").fetchone()[0]
 
 

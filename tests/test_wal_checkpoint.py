@@ -195,3 +195,25 @@ def test_the_restart_comes_before_sqlites_own_checkpoint_inside_a_commit():
 
     # With room for the WAL's growth between two of the thread's checks (~4,000 frames).
     assert WalCheckpointer.RESET_AT * 2 <= WAL_AUTOCHECKPOINT_PAGES
+
+
+def test_a_checkpoint_under_way_when_the_engine_is_disposed_closes_its_connection(
+    tmp_path, monkeypatch
+):
+    """The engine's old pool closes what it holds, then takes the checkpoint's connection
+    back: left there, that connection stayed open until collected (Python 3.13 warns)."""
+    app = make_app("sqlite", tmp_path, None)
+    with app.app_context():
+        engine = db.engine
+        checkpointer = engine._hookline_checkpointer
+        old_pool, real_connect = engine.pool, engine.connect
+
+        def connect_then_dispose():
+            connection = real_connect()
+            engine.dispose()  # as an app's teardown does, from another thread
+            return connection
+
+        monkeypatch.setattr(engine, "connect", connect_then_dispose)
+        checkpointer.checkpoint()
+        assert engine.pool is not old_pool
+        assert old_pool.checkedin() == 0

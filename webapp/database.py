@@ -378,10 +378,15 @@ class WalCheckpointer:
 
         Both are -1 when the file is not in WAL mode or another checkpoint is running.
         """
+        pool = self.engine.pool
         with self.engine.connect() as connection:
             _busy, frames, copied = connection.exec_driver_sql(
                 "PRAGMA wal_checkpoint(PASSIVE)"
             ).one()
+        if self.engine.pool is not pool:
+            # The engine was disposed meanwhile (see stop): its old pool closed the
+            # connections it held and then took this one back. Close it too.
+            pool.dispose()
         return frames, copied
 
 
