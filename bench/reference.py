@@ -22,7 +22,6 @@ import os
 import secrets
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -30,19 +29,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import reference_app  # noqa: E402
-from sync import BIN, REPO, free_port, python_loop_s, setup, wait_ready, wrk_hello, wrk_sync  # noqa: E402
+from sync import free_port, python_loop_s, serve, setup, wrk_hello, wrk_sync  # noqa: E402
 
 CONNECTIONS = (16, 64)
-
-
-def serve(app: str, port: int, env: dict) -> subprocess.Popen:
-    server = subprocess.Popen(
-        [str(BIN / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}", "--log-level", "warning",
-         "--pythonpath", str(REPO / "bench"), app],
-        env=env, cwd=REPO,
-    )  # fmt: skip
-    wait_ready(port)
-    return server
 
 
 def main() -> None:

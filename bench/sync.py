@@ -311,6 +311,19 @@ def python_loop_s() -> float:
     return time.perf_counter() - start
 
 
+def serve(app: str, port: int, env: dict, workers: int = 2, threads: int = 1) -> subprocess.Popen:
+    """Start gunicorn with app (a module of the repository or of bench/) on port; return
+    once it answers GET /api/v1/ping."""
+    server = subprocess.Popen(
+        [str(BIN / "gunicorn"), "-w", str(workers), "--threads", str(threads),
+         "-b", f"127.0.0.1:{port}", "--log-level", "warning",
+         "--pythonpath", str(REPO / "bench"), app],
+        env=env, cwd=REPO,
+    )  # fmt: skip
+    wait_ready(port)
+    return server
+
+
 def wait_ready(port: int) -> None:
     for _ in range(200):
         try:
@@ -366,27 +379,7 @@ def main() -> None:
     try:
         token = setup(env)
         for at, app in ((port, "webapp:create_app()"), (bare_port, "hello_app:app")):
-            servers.append(
-                subprocess.Popen(
-                    [
-                        str(BIN / "gunicorn"),
-                        "-w",
-                        str(args.workers),
-                        "--threads",
-                        str(args.threads),
-                        "-b",
-                        f"127.0.0.1:{at}",
-                        "--log-level",
-                        "warning",
-                        "--pythonpath",
-                        str(REPO / "bench"),
-                        app,
-                    ],
-                    env=env,
-                    cwd=REPO,
-                )  # fmt: skip
-            )
-            wait_ready(at)
+            servers.append(serve(app, at, env, args.workers, args.threads))
         backend = "PostgreSQL" if args.pg else "SQLite (WAL, synchronous=NORMAL, busy_timeout=5000)"
         print(f"gunicorn: {args.workers} workers x {args.threads} threads; database: {backend}")
         print(
