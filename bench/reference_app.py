@@ -155,10 +155,10 @@ def _row(user_id: int, device_id: str, change: object, now: str) -> tuple:
             raise ValueError("data.hooks: detail must be a string of at most 500 characters")
         if hook.get("owed_by", "me") not in ("me", "them"):
             raise ValueError("data.hooks: owed_by must be me or them")
-    name, email, phone, org, title, url, note, _, offer, ask = texts[:10]
+    name, email, phone, org, title, url, note, offer, ask, raw = texts
     return (
         user_id, change["id"], device_id, seq, at, now, name, email, phone, org, title, url,
-        note, rating, offer, ask, texts[9], event_id, orjson.dumps(hooks).decode(),
+        note, rating, offer, ask, raw, event_id, orjson.dumps(hooks).decode(),
     )  # fmt: skip
 
 

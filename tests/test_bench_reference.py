@@ -62,3 +62,14 @@ def test_the_reference_checks_the_token_and_each_change(reference):
     assert "data.name" in answer["results"][1]["error"]
     assert "UTC offset" in answer["results"][2]["error"]
     assert _rows(path) == 1
+
+
+def test_the_reference_stores_each_field_in_its_own_column(reference):
+    client, token, path = reference
+    payload = json.loads(batch_body(DEVICE, 1))
+    data = payload["changes"][0]["data"]
+    data.update(offer="an intro to Maria", ask="advice on pricing", raw="MECARD:N:Li;;")
+    assert _post(client, json.dumps(payload), token).status_code == 200
+    with closing(sqlite3.connect(path)) as connection:
+        stored = connection.execute("SELECT name, note, offer, ask, raw FROM captures").fetchone()
+    assert stored == (data["name"], data["note"], data["offer"], data["ask"], data["raw"])
