@@ -128,14 +128,10 @@ def make_app(backend: str, tmp_path, pg_schema: str | None, **extra) -> Flask:
 
 
 @pytest.fixture(params=BACKENDS)
-def app(request: pytest.FixtureRequest, tmp_path, pg_schema) -> Iterator[Flask]:
+def app(request: pytest.FixtureRequest, tmp_path, pg_schema) -> Flask:
     """An application on an empty database."""
     extra = {"WTF_CSRF_ENABLED": True} if request.node.get_closest_marker("csrf") else {}
-    app = make_app(request.param, tmp_path, pg_schema, **extra)
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    return make_app(request.param, tmp_path, pg_schema, **extra)  # closed by _close_connections
 
 
 @pytest.fixture
