@@ -6,7 +6,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    FLASK_APP=webapp
+    FLASK_APP=webapp \
+    HOOKLINE_PRODUCTION=true
 
 WORKDIR /app
 # The dependencies from pyproject.toml first, so a code change does not reinstall them. The

@@ -28,16 +28,42 @@ def _docker_cmd() -> list[str]:
     return json.loads(line.removeprefix("CMD "))
 
 
+#: What the image's ENV sets for the app itself (the rest is Python's and pip's).
+IMAGE_ENV = dict(re.findall(r"\b(FLASK_APP|HOOKLINE_\w+)=(\S+)", DOCKERFILE))
+SECRET = "deploy-test-" + "0123456789abcdef" * 2
+
+
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SMTP_", "HOOKLINE_"))}
     env.update(
         DATABASE_URL=f"sqlite:///{tmp_path / 'fly.sqlite3'}",
-        SECRET_KEY="deploy-test",
+        SECRET_KEY=SECRET,
         PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-        **FLY["env"],
-        **extra,
     )
+    env.update({**IMAGE_ENV, **FLY["env"], **extra})
     return env
+
+
+def test_the_image_marks_itself_as_production():
+    assert IMAGE_ENV["HOOKLINE_PRODUCTION"] == "true"
+
+
+def test_the_image_refuses_to_start_without_a_real_secret_key(tmp_path):
+    release = shlex.split(FLY["deploy"]["release_command"])
+    app = shlex.split(FLY["processes"]["app"])
+    app[app.index("--bind") + 1] = f"127.0.0.1:{free_port()}"
+    for key in (None, "dev-only-change-me", "short-key"):
+        env = _env(tmp_path)
+        if key is None:
+            del env["SECRET_KEY"]
+        else:
+            env["SECRET_KEY"] = key
+        for command in (release, app):
+            done = subprocess.run(
+                command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
+            )
+            assert done.returncode != 0, (key, command)
+            assert "SECRET_KEY must be a random value" in done.stdout + done.stderr, (key, command)
 
 
 def test_the_web_process_is_the_images_command_on_the_port_fly_sends_traffic_to():

@@ -19,13 +19,14 @@ def create_app(test_config: dict | None = None) -> Flask:
         static_folder=str(ROOT / "static"),
         template_folder=str(ROOT / "templates"),
     )
-    from webapp.config import defaults
+    from webapp.config import check_secret_key, defaults
 
     app.config.from_mapping(defaults(app.instance_path))
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("HOOKLINE")
     if test_config:
         app.config.update(test_config)
+    check_secret_key(app.config)
     os.makedirs(app.instance_path, exist_ok=True)
     mimetypes.add_type("application/wasm", ".wasm")
     mimetypes.add_type("text/javascript", ".js")

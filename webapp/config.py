@@ -6,6 +6,9 @@ from pathlib import Path
 
 MAX_FIELD = 200
 MAX_NOTE = 4000
+#: The key of local use (`make run`, the tests): public, so production refuses it.
+DEV_SECRET_KEY = "dev-only-change-me"  # noqa: S105  (public on purpose: refused in production)
+MIN_SECRET_KEY = 32
 
 
 def database_url(instance_path: str) -> str:
@@ -24,7 +27,9 @@ def database_url(instance_path: str) -> str:
 def defaults(instance_path: str) -> dict:
     """Build the default settings for an app whose instance folder is instance_path."""
     return {
-        "SECRET_KEY": os.environ.get("SECRET_KEY", "dev-only-change-me"),
+        "SECRET_KEY": os.environ.get("SECRET_KEY", DEV_SECRET_KEY),
+        # The production image sets HOOKLINE_PRODUCTION=true (Dockerfile): see check_secret_key.
+        "PRODUCTION": False,
         "SQLALCHEMY_DATABASE_URI": database_url(instance_path),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "SESSION_COOKIE_HTTPONLY": True,
@@ -38,3 +43,21 @@ def defaults(instance_path: str) -> dict:
         "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
         "SEND_FILE_MAX_AGE_DEFAULT": 3600,
     }
+
+
+def check_secret_key(config: dict) -> None:
+    """In production, refuse to start with the development key or a short one.
+
+    The key signs the session cookies and CSRF tokens: with the public development key
+    anyone could sign a cookie that logs them in as any user. Raises RuntimeError, so
+    gunicorn, the release command and the mailer stop with the reason instead of serving.
+    """
+    if not config.get("PRODUCTION"):
+        return
+    key = config.get("SECRET_KEY") or ""
+    if key == DEV_SECRET_KEY or len(key) < MIN_SECRET_KEY:
+        raise RuntimeError(
+            f"SECRET_KEY must be a random value of at least {MIN_SECRET_KEY} characters in "
+            "production, and it is unset, the development key or shorter. Set it, e.g. fly "
+            "secrets set SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
+        )
