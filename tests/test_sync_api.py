@@ -5,6 +5,7 @@ import json
 import re
 import sqlite3
 import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -13,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import selectinload
 
 from webapp.auth.tokens import issue_token
@@ -517,6 +518,82 @@ def test_a_scanned_badge_fills_only_the_empty_fields(app, client, alice, alice_t
         "aiko@kintsugi.example",
     )
     assert _encounter(app, alice, typed["id"]).name == "Aiko T."
+
+
+def test_two_batches_editing_one_capture_on_postgresql_both_apply_and_merge(
+    app, alice, alice_token, monkeypatch
+):
+    """Two devices' batches edit capture E at the same time, one editing E and then adding
+    a capture, the other adding one and then editing E. Neither edit may be merged with a
+    stale E (and be overwritten, or overwrite), and the two must not deadlock (E's row
+    against the user's change log, which a new capture takes)."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        pytest.skip("SQLite has one writer at a time")
+    from webapp.sync import service
+
+    client = app.test_client()
+    e = upsert(name="Edited twice", note="first")
+    assert statuses(push(client, alice_token, [e])) == ["applied"]
+    edit_a = upsert(e["id"], minutes=1, name="Edited twice", note="from the phone")
+    edit_b = upsert(e["id"], minutes=2, name="Edited twice", note="from the tablet")
+    new_a, new_b = upsert(name="New from the phone"), upsert(name="New from the tablet")
+    # Each batch, once it holds its first lock (a: E's row, b: the change log), waits until
+    # the other holds its own, or is waiting for a lock. Without E locked when read, that
+    # is a deadlock; with it, b waits for a's E from its start.
+    arrived = {"a": threading.Event(), "b": threading.Event()}
+
+    def hold(name: str, other: str) -> None:
+        if arrived[name].is_set():
+            return  # a retry
+        arrived[name].set()
+        deadline = time.monotonic() + 10
+        while not arrived[other].is_set() and time.monotonic() < deadline:
+            waiting = db.session.scalar(text("SELECT count(*) FROM pg_locks WHERE NOT granted"))
+            if waiting:
+                return
+            time.sleep(0.01)
+
+    real_change, real_new = service.apply_change, service.apply_new
+
+    def apply_change(batch, change):
+        result = real_change(batch, change)
+        if change.id == edit_a["id"]:
+            hold("a", "b")
+        return result
+
+    def apply_new(batch, changes, prepared, *, careful=True):
+        result = real_new(batch, changes, prepared, careful=careful)
+        if any(change.id == new_b["id"] for change in changes):
+            hold("b", "a")
+        return result
+
+    monkeypatch.setattr(service, "apply_change", apply_change)
+    monkeypatch.setattr(service, "apply_new", apply_new)
+    answers: dict[str, tuple[int, dict]] = {}
+
+    def send(name: str, changes: list, device: str) -> None:
+        response = push(app.test_client(), alice_token, changes, device)
+        answers[name] = (response.status_code, response.get_json())
+
+    threads = [
+        threading.Thread(target=send, args=("a", [edit_a, new_a], DEVICE)),
+        threading.Thread(target=send, args=("b", [new_b, edit_b], LAPTOP)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    for name in ("a", "b"):
+        status, body = answers[name]
+        assert status == 200, (name, body)
+        assert [r["status"] for r in body["results"]] == ["applied", "applied"], body
+    assert _encounter(app, alice, new_a["id"]) is not None
+    assert _encounter(app, alice, new_b["id"]) is not None
+    assert _count(app, Encounter) == 3
+    # Both changed the note: both texts stay, the older edit's first (docs/sync.md).
+    assert (
+        _encounter(app, alice, e["id"]).note == "from the phone" + NOTE_MARKER + "from the tablet"
+    )
 
 
 def test_a_locked_database_answers_503_with_retry_after(app, client, alice, alice_token):

@@ -287,11 +287,18 @@ def _prefetch(user_id: int, device_id: str, changes: list[Change]) -> Batch:
         }
     batch.tombstoned = set(found.get("tombstone", ()))
     if "capture" in found:
+        # Locked (FOR UPDATE on PostgreSQL; SQLite's writer already holds the database),
+        # in one order, until the commit: an edit is merged with what it read, so a
+        # concurrent edit of the same capture (another device, the laptop) must wait
+        # rather than commit in between and be overwritten, and two batches naming the
+        # same captures queue here, before either holds anything else the other needs.
         batch.encounters = {
             e.uuid: e
             for e in db.session.scalars(
                 select(Encounter)
                 .where(Encounter.user_id == user_id, Encounter.uuid.in_(found["capture"]))
+                .order_by(Encounter.id)
+                .with_for_update(of=Encounter)
                 .options(selectinload(Encounter.hooks), selectinload(Encounter.contact))
             )
         }

@@ -140,6 +140,9 @@ def _answer(payload: dict) -> Response:
 
 
 ATTEMPTS = 3
+#: PostgreSQL's deadlock_detected and serialization_failure: the transaction was aborted
+#: for what another one held, not for what it wrote, so running it again succeeds.
+RETRY_SQLSTATES = ("40P01", "40001")
 
 
 def _apply(device_id: str, prepared: service.Prepared, timeout_ms: int):
@@ -151,14 +154,24 @@ def _apply(device_id: str, prepared: service.Prepared, timeout_ms: int):
             applied = service.apply_batch(g.api_user_id, device_id, prepared, careful=careful)
             db.session.commit()
             break
-        except IntegrityError:
+        except (IntegrityError, OperationalError) as error:
             # A concurrent writer won a race: redo with savepoints, which absorb most races;
-            # one that they cannot absorb gets one more try.
+            # one that they cannot absorb gets one more try. On PostgreSQL a deadlock with
+            # another writer of the same user's captures (one batch edits capture E and
+            # then adds captures, taking the user's change log, while another has taken
+            # the change log and waits for E) aborts one of them: it runs again, once
+            # the other has committed.
+            if isinstance(error, OperationalError) and not _retryable(error):
+                raise
             db.session.rollback()
             if attempt == ATTEMPTS - 1:
                 return _error(503, "conflicting write, try again", **{"Retry-After": "1"})
             begin_write(timeout_ms)
     return applied.results, feed.encode_cursor(applied.log_position)
+
+
+def _retryable(error: OperationalError) -> bool:
+    return getattr(error.orig, "sqlstate", None) in RETRY_SQLSTATES
 
 
 @bp.get("/changes")
