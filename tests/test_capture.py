@@ -2,6 +2,7 @@
 
 import json
 import re
+import sqlite3
 
 import pytest
 from sqlalchemy import func, select
@@ -345,3 +346,44 @@ def test_today_has_the_phone_editor_hidden_until_its_script_runs(as_alice, app, 
         assert f'name="{name}"' in body
     assert 'name="hook_meet"' in body and 'name="rating"' in body
     assert "Delete this capture" in body
+
+
+def test_an_edit_sent_while_the_database_is_locked_says_nothing_was_saved(as_alice, app, alice):
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        pytest.skip("the SQLite write lock is what this test holds")
+    encounter_id, contact_id = add_capture(app, alice, name="Dana", note="before")
+    path = app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # another writer, for longer than the busy timeout
+        response = as_alice.post(
+            f"/captures/{encounter_id}/edit", data={"name": "Dana Diaz", "note": "after"}
+        )
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "2"
+    page = response.get_data(as_text=True)
+    assert "The database was busy, and nothing was saved." in page and "<html" in page
+    with app.app_context():
+        assert db.session.get(Encounter, encounter_id).note == "before"
+    # Sent again, it saves.
+    again = as_alice.post(
+        f"/captures/{encounter_id}/edit", data={"name": "Dana Diaz", "note": "after"}
+    )
+    assert again.status_code == 303 and again.headers["Location"] == f"/contacts/{contact_id}"
+    with app.app_context():
+        assert db.session.get(Encounter, encounter_id).note == "after"
+
+
+def test_a_database_error_that_is_not_a_busy_database_stays_a_server_error(app):
+    from sqlalchemy import text
+
+    def broken():
+        db.session.execute(text("SELECT * FROM no_such_table"))
+        return "unreachable"
+
+    app.add_url_rule("/broken-for-test", view_func=broken)
+    with pytest.raises(Exception, match="no_such_table|no such table|does not exist"):
+        app.test_client().get("/broken-for-test")

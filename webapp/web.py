@@ -1,5 +1,6 @@
 """Request plumbing shared by every feature: sessions, fragments, errors, headers."""
 
+import sqlite3
 from collections.abc import Callable
 from datetime import datetime
 from typing import TypeVar
@@ -10,8 +11,10 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from webapp.database import Busy
 from webapp.extensions import db, htmx, login_manager
 
 T = TypeVar("T")
@@ -184,6 +187,36 @@ def _error_page(code: int, message: str):
 
 
 NUL_MESSAGE = "The form holds a NUL character, which cannot be saved. Remove it and try again."
+BUSY_MESSAGE = (
+    "The database was busy, and nothing was saved. Go back and send the form again in a "
+    "moment: your browser keeps what you typed."
+)
+#: PostgreSQL's deadlock_detected, serialization_failure and lock_not_available.
+_BUSY_SQLSTATES = ("40P01", "40001", "55P03")
+
+
+def _database_busy(error: Exception):
+    """Answer 503 with Retry-After when the database stayed locked past its busy timeout
+    (SQLite) or aborted the transaction for another one (PostgreSQL), instead of a bare 500.
+
+    The transaction is rolled back whole, so nothing of the request is half saved. Other
+    database errors are not the user's moment to retry: they stay a 500. The sync API has
+    its own answer (sync/views.py).
+    """
+    if not isinstance(error, Busy) and not _is_busy(error):
+        raise error
+    db.session.rollback()
+    headers = {"Retry-After": "2"}
+    if request.path.startswith("/api/"):
+        return {"error": "database busy, try again"}, 503, headers
+    return render_template("error.html", code=503, message=BUSY_MESSAGE), 503, headers
+
+
+def _is_busy(error: Exception) -> bool:
+    orig = getattr(error, "orig", None)
+    if getattr(orig, "sqlstate", None) in _BUSY_SQLSTATES:
+        return True
+    return isinstance(orig, sqlite3.OperationalError) and "locked" in str(orig)
 
 
 def _refuse_nul():
@@ -219,6 +252,8 @@ def init_app(app: Flask) -> None:
     login_manager.session_protection = None  # the server-side session record does this job
     app.after_request(_security_headers)
     app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(Busy, _database_busy)
+    app.register_error_handler(OperationalError, _database_busy)
     app.register_error_handler(404, _error_page(404, "There is nothing here."))
     app.register_error_handler(405, _error_page(405, "That action is not allowed here."))
     app.register_error_handler(413, _error_page(413, "That upload is too large."))
