@@ -365,7 +365,7 @@ def test_an_edit_sent_while_the_database_is_locked_says_nothing_was_saved(as_ali
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "2"
     page = response.get_data(as_text=True)
-    assert "The database was busy, and nothing was saved." in page and "<html" in page
+    assert "The database was busy, and nothing was saved. Go back" in page and "<html" in page
     with app.app_context():
         assert db.session.get(Encounter, encounter_id).note == "before"
     # Sent again, it saves.

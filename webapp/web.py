@@ -187,10 +187,10 @@ def _error_page(code: int, message: str):
 
 
 NUL_MESSAGE = "The form holds a NUL character, which cannot be saved. Remove it and try again."
-BUSY_MESSAGE = (
-    "The database was busy, and nothing was saved. Go back and send the form again in a "
-    "moment: your browser keeps what you typed."
-)
+BUSY_MESSAGE = "The database was busy, and nothing was saved. "
+#: After BUSY_MESSAGE: a page loaded whole replaced the form; an htmx request left it as typed.
+BUSY_AGAIN = "Go back and send the form again in a moment: your browser keeps what you typed."
+BUSY_AGAIN_HTMX = "Send it again in a moment: what you typed is still here."
 #: PostgreSQL's deadlock_detected, serialization_failure and lock_not_available.
 _BUSY_SQLSTATES = ("40P01", "40001", "55P03")
 
@@ -209,7 +209,8 @@ def _database_busy(error: Exception):
     headers = {"Retry-After": "2"}
     if request.path.startswith("/api/"):
         return {"error": "database busy, try again"}, 503, headers
-    return render_template("error.html", code=503, message=BUSY_MESSAGE), 503, headers
+    again = BUSY_AGAIN_HTMX if htmx and not htmx.boosted else BUSY_AGAIN
+    return render_template("error.html", code=503, message=BUSY_MESSAGE + again), 503, headers
 
 
 def _is_busy(error: Exception) -> bool:

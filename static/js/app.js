@@ -8,3 +8,42 @@ document.addEventListener("htmx:afterSwap", (event) => {
     window.setTimeout(() => saved.classList.add("fade"), 4000);
   }
 });
+
+// An htmx request the server refused (4xx/5xx) swaps nothing (base.html's htmx-config), so
+// the form stays as typed; without this the button seemed to do nothing. Say why, in the
+// error page's own words (or the status), just above the form's buttons (or after the
+// element that sent it), where the eye already is. A later success there takes it away.
+function requestErrorSpot(elt) {
+  const button = elt.tagName === "FORM" ? elt.querySelector("[type=submit]") : null;
+  return button && button.parentElement !== elt ? button.parentElement : button || elt;
+}
+
+document.addEventListener("htmx:responseError", (event) => {
+  const xhr = event.detail.xhr;
+  let message = "";
+  if ((xhr.getResponseHeader("Content-Type") || "").includes("text/html")) {
+    const page = new DOMParser().parseFromString(xhr.responseText, "text/html");
+    message = page.querySelector(".error-message")?.textContent.trim() || "";
+  }
+  if (!message) {
+    message = `The server answered ${xhr.status}, and nothing was saved. Try again in a moment.`;
+  }
+  const spot = requestErrorSpot(event.detail.elt);
+  let line = spot.previousElementSibling;
+  if (!line?.matches("[data-request-error]")) {
+    line = document.createElement("p");
+    line.className = "flash flash-error";
+    line.dataset.requestError = "";
+    line.setAttribute("role", "alert");
+    spot.before(line);
+  }
+  line.textContent = message;
+  line.scrollIntoView({ block: "center" }); // the buttons just below it stay in sight
+});
+
+document.addEventListener("htmx:afterRequest", (event) => {
+  if (event.detail.successful) {
+    const before = requestErrorSpot(event.detail.elt).previousElementSibling;
+    if (before?.matches("[data-request-error]")) before.remove();
+  }
+});

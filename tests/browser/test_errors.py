@@ -1,0 +1,41 @@
+"""What a refused htmx request shows: the server's reason, with the form kept as typed."""
+
+import sqlite3
+
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from tests.browser.conftest import screenshot, sign_up
+from tests.helpers import add_capture
+from webapp.auth.models import User
+from webapp.extensions import db
+
+
+def test_a_save_while_the_database_is_busy_says_so_and_keeps_what_was_typed(laptop, live_server):
+    page = laptop.new_page()
+    sign_up(page)
+    app = live_server.app
+    with app.app_context():
+        user_id = db.session.scalar(select(User.id).where(User.email == "sam@example.com"))
+    encounter_id, _ = add_capture(app, user_id, name="Dana", note="before")
+    page.goto(f"/captures/{encounter_id}/edit")
+    page.get_by_label("Note").fill("Typed while the database was busy")
+    path = app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # another writer, past the 5 s busy timeout
+        page.get_by_role("button", name="Save changes").click()
+        alert = page.get_by_role("alert")
+        expect(alert).to_contain_text(
+            "The database was busy, and nothing was saved.", timeout=15000
+        )
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    expect(page.get_by_label("Note")).to_have_value("Typed while the database was busy")
+    expect(page.get_by_role("alert")).to_be_in_viewport()  # seen where the button was
+    expect(page.get_by_role("button", name="Save changes")).to_be_in_viewport()
+    screenshot(page, "laptop-save-database-busy")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_text("Capture saved.")).to_be_visible()
+    expect(page.get_by_text("Typed while the database was busy")).to_be_visible()
