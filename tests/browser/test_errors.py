@@ -8,6 +8,7 @@ from sqlalchemy import select
 from tests.browser.conftest import screenshot, sign_up
 from tests.helpers import add_capture
 from webapp.auth.models import User
+from webapp.contacts.models import Encounter
 from webapp.extensions import db
 
 
@@ -39,3 +40,21 @@ def test_a_save_while_the_database_is_busy_says_so_and_keeps_what_was_typed(lapt
     page.get_by_role("button", name="Save changes").click()
     expect(page.get_by_text("Capture saved.")).to_be_visible()
     expect(page.get_by_text("Typed while the database was busy")).to_be_visible()
+
+
+def test_saving_a_capture_deleted_meanwhile_says_there_is_nothing_there(phone, live_server):
+    page = phone.new_page()
+    sign_up(page)
+    app = live_server.app
+    with app.app_context():
+        user_id = db.session.scalar(select(User.id).where(User.email == "sam@example.com"))
+    encounter_id, _ = add_capture(app, user_id, name="Dana", note="before")
+    page.goto(f"/captures/{encounter_id}/edit")
+    page.get_by_label("Note").fill("Typed after it was deleted elsewhere")
+    with app.app_context():
+        db.session.delete(db.session.get(Encounter, encounter_id))
+        db.session.commit()
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_role("alert")).to_have_text("There is nothing here.")
+    expect(page.get_by_label("Note")).to_have_value("Typed after it was deleted elsewhere")
+    screenshot(page, "phone-save-capture-gone")
