@@ -58,3 +58,23 @@ def test_saving_a_capture_deleted_meanwhile_says_there_is_nothing_there(phone, l
     expect(page.get_by_role("alert")).to_have_text("There is nothing here.")
     expect(page.get_by_label("Note")).to_have_value("Typed after it was deleted elsewhere")
     screenshot(page, "phone-save-capture-gone")
+
+
+def test_a_save_with_no_network_says_nothing_was_sent_and_keeps_the_form(laptop, live_server):
+    page = laptop.new_page()
+    sign_up(page)
+    app = live_server.app
+    with app.app_context():
+        user_id = db.session.scalar(select(User.id).where(User.email == "sam@example.com"))
+    encounter_id, _ = add_capture(app, user_id, name="Dana", note="before")
+    page.goto(f"/captures/{encounter_id}/edit")
+    page.get_by_label("Note").fill("Typed on the train")
+    laptop.set_offline(True)
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_role("alert")).to_contain_text("No connection, and nothing was sent.")
+    expect(page.get_by_label("Note")).to_have_value("Typed on the train")
+    laptop.set_offline(False)
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_text("Capture saved.")).to_be_visible()
+    with app.app_context():
+        assert db.session.get(Encounter, encounter_id).note == "Typed on the train"
