@@ -851,3 +851,69 @@ def test_the_answer_is_json_with_sorted_keys_even_for_an_id_no_encoder_takes(cli
     )
     text = plain.get_data(as_text=True)
     assert text.startswith('{"cursor":"') and '"results":[{"id":"' in text and text.endswith("}\n")
+
+
+def _edit_page_base(client: FlaskClient, encounter_id: int) -> str:
+    page = client.get(f"/captures/{encounter_id}/edit").get_data(as_text=True)
+    found = re.search(r'id="base" name="base" type="hidden" value="([^"]*)"', page)
+    assert found, "the edit page carries the capture as it showed it"
+    return found.group(1).replace("&#34;", '"').replace("&quot;", '"').replace("&amp;", "&")
+
+
+def _laptop_save(client: FlaskClient, encounter_id: int, base: str | None, **fields):
+    data = {"name": "Maria Keller", "note": "first", **fields}
+    if base is not None:
+        data["base"] = base
+    return client.post(f"/captures/{encounter_id}/edit", data=data)
+
+
+def test_a_laptop_save_keeps_a_phone_edit_made_after_the_page_was_loaded(
+    app, as_alice, alice, alice_token
+):
+    change = upsert(name="Maria Keller", note="first")
+    assert statuses(push(as_alice, alice_token, [change])) == ["applied"]
+    encounter_id = _encounter(app, alice, change["id"]).id
+    base = _edit_page_base(as_alice, encounter_id)
+    # The phone's outbox flushes while the laptop's edit page is open.
+    phone = upsert(change["id"], minutes=1, name="Maria Keller", note="from the phone")
+    assert statuses(push(as_alice, alice_token, [phone])) == ["applied"]
+    # The laptop fixes the name only; its form still shows the old note.
+    saved = _laptop_save(as_alice, encounter_id, base, name="Maria Keller-Brandt")
+    assert saved.status_code == 303
+    found = _encounter(app, alice, change["id"])
+    assert (found.name, found.note) == ("Maria Keller-Brandt", "from the phone")
+    with app.app_context():
+        changes = [(r.field, r.old_value, r.new_value, r.source) for r in history(encounter_id)]
+    assert ("name", "Maria Keller", "Maria Keller-Brandt", "web") in changes
+    assert not any(field == "note" and source == "web" for field, _, _, source in changes)
+
+
+def test_a_note_changed_on_the_laptop_and_the_phone_keeps_both(app, as_alice, alice, alice_token):
+    change = upsert(name="Maria Keller", note="first")
+    assert statuses(push(as_alice, alice_token, [change])) == ["applied"]
+    encounter_id = _encounter(app, alice, change["id"]).id
+    base = _edit_page_base(as_alice, encounter_id)
+    phone = upsert(change["id"], minutes=1, name="Maria Keller", note="from the phone")
+    assert statuses(push(as_alice, alice_token, [phone])) == ["applied"]
+    assert _laptop_save(as_alice, encounter_id, base, note="from the laptop").status_code == 303
+    # The laptop's save is the newer: the phone's text first.
+    assert _encounter(app, alice, change["id"]).note == (
+        "from the phone" + NOTE_MARKER + "from the laptop"
+    )
+
+
+@pytest.mark.parametrize("base", [None, "not json", '{"name": "Maria Keller"}'])
+def test_a_laptop_save_without_a_usable_base_applies_every_field(
+    app, as_alice, alice, alice_token, base
+):
+    change = upsert(name="Maria Keller", note="first")
+    assert statuses(push(as_alice, alice_token, [change])) == ["applied"]
+    encounter_id = _encounter(app, alice, change["id"]).id
+    phone = upsert(change["id"], minutes=1, name="Maria Keller", note="from the phone")
+    assert statuses(push(as_alice, alice_token, [phone])) == ["applied"]
+    assert _laptop_save(as_alice, encounter_id, base, name="Maria K.").status_code == 303
+    found = _encounter(app, alice, change["id"])
+    assert (found.name, found.note) == ("Maria K.", "first")  # the form as it was sent
+    with app.app_context():
+        changes = [(r.field, r.old_value, r.new_value, r.source) for r in history(encounter_id)]
+    assert ("note", "from the phone", "first", "web") in changes  # kept in the history

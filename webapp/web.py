@@ -65,16 +65,23 @@ def redirect_after_save(location: str) -> Response:
     return response
 
 
-def owned_or_404(model: type[T], ident: object, user_id: int | None = None) -> T:
-    """Return model row ident if the current user owns it, else abort with 404."""
+def owned_or_404(
+    model: type[T], ident: object, user_id: int | None = None, *, for_update: bool = False
+) -> T:
+    """Return model row ident if the current user owns it, else abort with 404.
+
+    for_update: lock the row until the commit (PostgreSQL; SQLite has one writer) and read
+    it afresh, for a save that starts from what it reads.
+    """
     try:
         key = int(ident)  # type: ignore[call-overload]
     except (TypeError, ValueError):
         abort(404)
     owner = user_id if user_id is not None else current_user.id
-    row = db.session.scalar(
-        select(model).where(model.id == key, model.user_id == owner)  # type: ignore[attr-defined]
-    )
+    query = select(model).where(model.id == key, model.user_id == owner)  # type: ignore[attr-defined]
+    if for_update:
+        query = query.with_for_update(of=model).execution_options(populate_existing=True)
+    row = db.session.scalar(query)
     if row is None:
         abort(404)
     return row

@@ -154,3 +154,10 @@ def _with_hook_fields(base: type[FlaskForm]) -> type[FlaskForm]:
 
 
 CaptureForm = _with_hook_fields(CaptureFormBase)
+
+
+class EditCaptureForm(CaptureForm):
+    """The capture form for editing, with the capture as the page showed it (base: JSON of
+    sync.history.snapshot), so a save changes only the fields the person changed."""
+
+    base = HiddenField()

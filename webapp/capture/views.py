@@ -1,16 +1,22 @@
 """Capture a person at the event, see today's list, edit a capture."""
 
+import json
+
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 
-from webapp.capture.forms import CaptureForm
-from webapp.capture.ingest import update_capture
+from webapp.capture.forms import CaptureForm, EditCaptureForm
+from webapp.capture.ingest import TEXT_FIELDS, update_capture
 from webapp.capture.photo_views import photo_for_capture
 from webapp.capture.photos import PhotoError, keep_photo
 from webapp.capture.store import record_capture
 from webapp.contacts.models import Encounter
 from webapp.contacts.queries import encounters_at
+from webapp.db_types import utcnow
 from webapp.extensions import db
+from webapp.sync.history import FIELDS, HOOK_FIELDS, snapshot
+from webapp.sync.service import merge_values
+from webapp.sync.validate import values_of
 from webapp.web import owned_or_404, redirect_after_save, render, retry_on_csrf
 
 bp = Blueprint("capture", __name__)
@@ -115,12 +121,13 @@ def today():
 @login_required
 def edit(encounter_id: int):
     """Edit one capture: who, note, hooks, rating."""
-    encounter = owned_or_404(Encounter, encounter_id)
-    form = CaptureForm()
+    encounter = owned_or_404(Encounter, encounter_id, for_update=request.method == "POST")
+    form = EditCaptureForm()
     if not form.is_submitted():
         form.fill_from(encounter)
+        form.base.data = json.dumps(snapshot(encounter), ensure_ascii=False)
     elif form.validate():
-        update_capture(encounter, form.to_capture())
+        _save_edit(encounter, form)
         db.session.commit()
         flash("Capture saved.", "success")
         return redirect_after_save(url_for("contacts.show", contact_id=encounter.contact_id))
@@ -132,3 +139,34 @@ def edit(encounter_id: int):
         form=form,
         encounter=encounter,
     )
+
+
+def _save_edit(encounter: Encounter, form: EditCaptureForm) -> None:
+    """Apply the form to the capture: only the fields changed since the page was loaded.
+
+    A field left as the page showed it keeps the capture's value, even if a phone's sync
+    changed it meanwhile; a changed field wins (it is the newest edit), and a note changed
+    on both sides keeps both texts: the rule of the sync's merge (docs/sync.md). Without
+    the page's base (a page from before it was added) every field is applied, as before.
+    """
+    data = form.to_capture()
+    base = _base_of(form.base.data)
+    if base is None:
+        update_capture(encounter, data)
+        return
+    texts = {name: getattr(data, name) for name in TEXT_FIELDS}
+    merge_values(encounter, values_of(texts, data.rating, data.hooks), utcnow(), base, "web")
+
+
+def _base_of(text: str | None) -> dict[str, str | None] | None:
+    """Return the form's base if it is what the edit page wrote, else None."""
+    try:
+        base = json.loads(text or "")
+    except ValueError:
+        return None
+    names = {*FIELDS, *HOOK_FIELDS}
+    if not isinstance(base, dict) or set(base) != names:
+        return None
+    if not all(value is None or isinstance(value, str) for value in base.values()):
+        return None
+    return base

@@ -406,12 +406,28 @@ def _upsert(batch: Batch, change: Change, base: dict | None) -> None:
 
 
 def merge_edit(encounter: Encounter, change: Change, base: dict | None, source: str) -> None:
-    """Merge a device's edit into the capture field by field, keeping every lost value.
+    """Merge a device's edit into the capture field by field (merge_values)."""
+    event_id = change.data.event_id if change.data is not None else None
+    merge_values(encounter, change.values, change.at, base, source, event_id)
 
-    A field the device did not change (its value equals what the device last sent) is
-    left alone. A field it changed wins if its edit is at least as new as the field's
-    last change; otherwise the newer value stays and the device's value goes to history.
-    When both sides changed the note, both texts are kept, joined by a marker.
+
+def merge_values(
+    encounter: Encounter,
+    incoming: dict[str, str | None],
+    at: datetime,
+    base: dict | None,
+    source: str,
+    event_id: int | None = None,
+) -> None:
+    """Merge an edit's values (values_of) into the capture field by field, keeping every
+    lost value.
+
+    base: what the editor started from (a device: what it last sent; the laptop's form:
+    the capture as the page showed it); None: each field's first known value. A field the
+    edit did not change (its value equals the base) is left alone. A field it changed wins
+    if the edit is at least as new as the field's last change; otherwise the newer value
+    stays and the edit's value goes to history. When both sides changed the note, both
+    texts are kept, joined by a marker.
     """
     current = snapshot(encounter)
     if base is None:
@@ -419,28 +435,22 @@ def merge_edit(encounter: Encounter, change: Change, base: dict | None, source: 
     clocks = field_clocks(encounter.id)
     result = dict(current)
     kept: list[str] = []
-    for name, incoming in change.values.items():
+    for name, value in incoming.items():
         mine = current.get(name)
-        if incoming == mine or incoming == base.get(name):
+        if value == mine or value == base.get(name):
             continue
         server_changed = mine != base.get(name)
-        if name == "note" and server_changed and mine and incoming:
-            device_is_newer = change.at >= clocks.get(name, encounter.happened_at)
-            older, newer = (mine, incoming) if device_is_newer else (incoming, mine)
+        if name == "note" and server_changed and mine and value:
+            editor_is_newer = at >= clocks.get(name, encounter.happened_at)
+            older, newer = (mine, value) if editor_is_newer else (value, mine)
             result[name] = older + NOTE_MARKER + newer
-        elif change.at >= clocks.get(name, encounter.happened_at):
-            result[name] = incoming
+        elif at >= clocks.get(name, encounter.happened_at):
+            result[name] = value
         else:
             kept.append(name)
-    if change.data is not None and change.data.event_id is not None:
-        event_id = change.data.event_id
-    else:
-        event_id = None
-    update_capture(encounter, _capture_from(result, event_id), source=source, at=change.at)
+    update_capture(encounter, _capture_from(result, event_id), source=source, at=at)
     for name in kept:
-        add_revision(
-            encounter, name, current.get(name), change.values[name], source, change.at, "kept"
-        )
+        add_revision(encounter, name, current.get(name), incoming[name], source, at, "kept")
 
 
 def _initial_values(encounter: Encounter, current: dict) -> dict:
