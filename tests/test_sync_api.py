@@ -1,6 +1,7 @@
 """The sync API: idempotent pushes, validation, limits, merges, tombstones and the feed."""
 
 import fcntl
+import html
 import json
 import re
 import sqlite3
@@ -857,7 +858,7 @@ def _edit_page_base(client: FlaskClient, encounter_id: int) -> str:
     page = client.get(f"/captures/{encounter_id}/edit").get_data(as_text=True)
     found = re.search(r'id="base" name="base" type="hidden" value="([^"]*)"', page)
     assert found, "the edit page carries the capture as it showed it"
-    return found.group(1).replace("&#34;", '"').replace("&quot;", '"').replace("&amp;", "&")
+    return html.unescape(found.group(1))
 
 
 def _laptop_save(client: FlaskClient, encounter_id: int, base: str | None, **fields):
@@ -867,37 +868,46 @@ def _laptop_save(client: FlaskClient, encounter_id: int, base: str | None, **fie
     return client.post(f"/captures/{encounter_id}/edit", data=data)
 
 
+def _page_open_while_the_phone_edits(app, client, alice, token) -> tuple[str, int, str]:
+    """Sync a capture (note "first"), open its edit page on the laptop, then sync the
+    phone's edit of the note; return the capture id, the encounter id and the page's base."""
+    change = upsert(name="Maria Keller", note="first")
+    assert statuses(push(client, token, [change])) == ["applied"]
+    encounter_id = _encounter(app, alice, change["id"]).id
+    base = _edit_page_base(client, encounter_id)
+    phone = upsert(change["id"], minutes=1, name="Maria Keller", note="from the phone")
+    assert statuses(push(client, token, [phone])) == ["applied"]
+    return change["id"], encounter_id, base
+
+
+def _web_changes(app, encounter_id: int) -> list[tuple]:
+    with app.app_context():
+        return [(r.field, r.old_value, r.new_value, r.source) for r in history(encounter_id)]
+
+
 def test_a_laptop_save_keeps_a_phone_edit_made_after_the_page_was_loaded(
     app, as_alice, alice, alice_token
 ):
-    change = upsert(name="Maria Keller", note="first")
-    assert statuses(push(as_alice, alice_token, [change])) == ["applied"]
-    encounter_id = _encounter(app, alice, change["id"]).id
-    base = _edit_page_base(as_alice, encounter_id)
-    # The phone's outbox flushes while the laptop's edit page is open.
-    phone = upsert(change["id"], minutes=1, name="Maria Keller", note="from the phone")
-    assert statuses(push(as_alice, alice_token, [phone])) == ["applied"]
+    capture_id, encounter_id, base = _page_open_while_the_phone_edits(
+        app, as_alice, alice, alice_token
+    )
     # The laptop fixes the name only; its form still shows the old note.
     saved = _laptop_save(as_alice, encounter_id, base, name="Maria Keller-Brandt")
     assert saved.status_code == 303
-    found = _encounter(app, alice, change["id"])
+    found = _encounter(app, alice, capture_id)
     assert (found.name, found.note) == ("Maria Keller-Brandt", "from the phone")
-    with app.app_context():
-        changes = [(r.field, r.old_value, r.new_value, r.source) for r in history(encounter_id)]
+    changes = _web_changes(app, encounter_id)
     assert ("name", "Maria Keller", "Maria Keller-Brandt", "web") in changes
     assert not any(field == "note" and source == "web" for field, _, _, source in changes)
 
 
 def test_a_note_changed_on_the_laptop_and_the_phone_keeps_both(app, as_alice, alice, alice_token):
-    change = upsert(name="Maria Keller", note="first")
-    assert statuses(push(as_alice, alice_token, [change])) == ["applied"]
-    encounter_id = _encounter(app, alice, change["id"]).id
-    base = _edit_page_base(as_alice, encounter_id)
-    phone = upsert(change["id"], minutes=1, name="Maria Keller", note="from the phone")
-    assert statuses(push(as_alice, alice_token, [phone])) == ["applied"]
+    capture_id, encounter_id, base = _page_open_while_the_phone_edits(
+        app, as_alice, alice, alice_token
+    )
     assert _laptop_save(as_alice, encounter_id, base, note="from the laptop").status_code == 303
     # The laptop's save is the newer: the phone's text first.
-    assert _encounter(app, alice, change["id"]).note == (
+    assert _encounter(app, alice, capture_id).note == (
         "from the phone" + NOTE_MARKER + "from the laptop"
     )
 
@@ -906,14 +916,11 @@ def test_a_note_changed_on_the_laptop_and_the_phone_keeps_both(app, as_alice, al
 def test_a_laptop_save_without_a_usable_base_applies_every_field(
     app, as_alice, alice, alice_token, base
 ):
-    change = upsert(name="Maria Keller", note="first")
-    assert statuses(push(as_alice, alice_token, [change])) == ["applied"]
-    encounter_id = _encounter(app, alice, change["id"]).id
-    phone = upsert(change["id"], minutes=1, name="Maria Keller", note="from the phone")
-    assert statuses(push(as_alice, alice_token, [phone])) == ["applied"]
+    capture_id, encounter_id, _ = _page_open_while_the_phone_edits(
+        app, as_alice, alice, alice_token
+    )
     assert _laptop_save(as_alice, encounter_id, base, name="Maria K.").status_code == 303
-    found = _encounter(app, alice, change["id"])
+    found = _encounter(app, alice, capture_id)
     assert (found.name, found.note) == ("Maria K.", "first")  # the form as it was sent
-    with app.app_context():
-        changes = [(r.field, r.old_value, r.new_value, r.source) for r in history(encounter_id)]
-    assert ("note", "from the phone", "first", "web") in changes  # kept in the history
+    # The phone's note stays in the history.
+    assert ("note", "from the phone", "first", "web") in _web_changes(app, encounter_id)

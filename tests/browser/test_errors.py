@@ -12,15 +12,22 @@ from webapp.contacts.models import Encounter
 from webapp.extensions import db
 
 
-def test_a_save_while_the_database_is_busy_says_so_and_keeps_what_was_typed(laptop, live_server):
-    page = laptop.new_page()
+def _editing(context, live_server, note: str):
+    """Sign up, make a capture and open its edit page with note typed in; return the page,
+    the app and the capture's encounter id."""
+    page = context.new_page()
     sign_up(page)
     app = live_server.app
     with app.app_context():
         user_id = db.session.scalar(select(User.id).where(User.email == "sam@example.com"))
     encounter_id, _ = add_capture(app, user_id, name="Dana", note="before")
     page.goto(f"/captures/{encounter_id}/edit")
-    page.get_by_label("Note").fill("Typed while the database was busy")
+    page.get_by_label("Note").fill(note)
+    return page, app, encounter_id
+
+
+def test_a_save_while_the_database_is_busy_says_so_and_keeps_what_was_typed(laptop, live_server):
+    page, app, encounter_id = _editing(laptop, live_server, "Typed while the database was busy")
     path = app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
     holder = sqlite3.connect(path, isolation_level=None)
     try:
@@ -43,14 +50,7 @@ def test_a_save_while_the_database_is_busy_says_so_and_keeps_what_was_typed(lapt
 
 
 def test_saving_a_capture_deleted_meanwhile_says_there_is_nothing_there(phone, live_server):
-    page = phone.new_page()
-    sign_up(page)
-    app = live_server.app
-    with app.app_context():
-        user_id = db.session.scalar(select(User.id).where(User.email == "sam@example.com"))
-    encounter_id, _ = add_capture(app, user_id, name="Dana", note="before")
-    page.goto(f"/captures/{encounter_id}/edit")
-    page.get_by_label("Note").fill("Typed after it was deleted elsewhere")
+    page, app, encounter_id = _editing(phone, live_server, "Typed after it was deleted elsewhere")
     with app.app_context():
         db.session.delete(db.session.get(Encounter, encounter_id))
         db.session.commit()
@@ -61,14 +61,7 @@ def test_saving_a_capture_deleted_meanwhile_says_there_is_nothing_there(phone, l
 
 
 def test_a_save_with_no_network_says_nothing_was_sent_and_keeps_the_form(laptop, live_server):
-    page = laptop.new_page()
-    sign_up(page)
-    app = live_server.app
-    with app.app_context():
-        user_id = db.session.scalar(select(User.id).where(User.email == "sam@example.com"))
-    encounter_id, _ = add_capture(app, user_id, name="Dana", note="before")
-    page.goto(f"/captures/{encounter_id}/edit")
-    page.get_by_label("Note").fill("Typed on the train")
+    page, app, encounter_id = _editing(laptop, live_server, "Typed on the train")
     laptop.set_offline(True)
     page.get_by_role("button", name="Save changes").click()
     expect(page.get_by_role("alert")).to_contain_text("No connection, and nothing was sent.")
