@@ -156,11 +156,11 @@ def _apply(device_id: str, prepared: service.Prepared, timeout_ms: int):
             break
         except (IntegrityError, OperationalError) as error:
             # A concurrent writer won a race: redo with savepoints, which absorb most races;
-            # one that they cannot absorb gets one more try. On PostgreSQL a deadlock with
-            # another writer of the same user's captures (one batch edits capture E and
-            # then adds captures, taking the user's change log, while another has taken
-            # the change log and waits for E) aborts one of them: it runs again, once
-            # the other has committed.
+            # one that they cannot absorb gets one more try. On PostgreSQL a deadlock or a
+            # serialization failure aborts the transaction for what another one held: it
+            # runs again, once that one has committed. (Batches lock the captures they
+            # edit first, service._prefetch, so two batches of one user's devices queue
+            # there; this covers what that order does not.)
             if isinstance(error, OperationalError) and not _retryable(error):
                 raise
             db.session.rollback()
