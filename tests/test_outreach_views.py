@@ -200,6 +200,8 @@ def test_mark_as_sent_removes_the_row_and_updates_the_counts(app, as_alice, draf
         assert (touch.contact_id, touch.kind) == (draft.contact_id, "email_manual")
     again = as_alice.post(f"/followups/{drafts['Maria']}/mark-sent", headers=HX)
     assert again.status_code == 409
+    # The app's error page, in the abort's words (shown above the buttons: static/js/app.js).
+    assert '<p class="error-message">This draft was already handled.</p>' in again.text
 
 
 def test_mark_as_sent_without_htmx_goes_back_to_the_screen(as_alice, drafts) -> None:

@@ -12,7 +12,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from webapp.database import Busy
 from webapp.extensions import db, htmx, login_manager
@@ -220,6 +220,20 @@ def _database_busy(error: Exception):
     return render_template("error.html", code=503, message=BUSY_MESSAGE + again), 503, headers
 
 
+def _http_error(error: HTTPException):
+    """Answer any other HTTP error (abort(409, "This draft was already handled."), a 500)
+    with the app's own page in the error's own words, or JSON under /api/, instead of
+    werkzeug's bare page. In-place (htmx) requests show those words above the form's
+    buttons (static/js/app.js)."""
+    if error.response is not None or error.code is None or error.code < 400:
+        return error
+    message = error.description or error.name
+    headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
+    if request.path.startswith("/api/"):
+        return {"error": message}, error.code, headers
+    return render_template("error.html", code=error.code, message=message), error.code, headers
+
+
 def _is_busy(error: Exception) -> bool:
     orig = getattr(error, "orig", None)
     if getattr(orig, "sqlstate", None) in _BUSY_SQLSTATES:
@@ -262,6 +276,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(Busy, _database_busy)
     app.register_error_handler(OperationalError, _database_busy)
+    app.register_error_handler(HTTPException, _http_error)  # the codes above keep their own
     app.register_error_handler(404, _error_page(404, "There is nothing here."))
     app.register_error_handler(405, _error_page(405, "That action is not allowed here."))
     app.register_error_handler(413, _error_page(413, "That upload is too large."))
