@@ -387,3 +387,21 @@ def test_a_database_error_that_is_not_a_busy_database_stays_a_server_error(app):
     app.add_url_rule("/broken-for-test", view_func=broken)
     with pytest.raises(Exception, match="no_such_table|no such table|does not exist"):
         app.test_client().get("/broken-for-test")
+
+
+def test_a_server_error_is_the_apps_own_page_once_exceptions_are_not_propagated(
+    app, client, auth, alice
+):
+    from sqlalchemy import text
+
+    def broken():
+        db.session.execute(text("SELECT * FROM no_such_table"))
+        return "unreachable"
+
+    app.add_url_rule("/broken-for-test-page", view_func=broken)
+    assert auth.login().status_code == 302  # the page is drawn for a signed-in user
+    app.config["PROPAGATE_EXCEPTIONS"] = False  # as in production
+    response = client.get("/broken-for-test-page")
+    assert response.status_code == 500
+    page = response.get_data(as_text=True)
+    assert '<p class="error-message">' in page and "<html" in page
