@@ -135,6 +135,17 @@ class Busy(Exception):
     """The database stayed locked for longer than the caller will wait."""
 
 
+#: PostgreSQL's deadlock_detected and serialization_failure: the transaction was aborted
+#: for what another one held, not for what it wrote, so running it again succeeds.
+ABORTED_FOR_ANOTHER = ("40P01", "40001")
+
+
+def sqlstate(error: Exception) -> str | None:
+    """Return the SQLSTATE of a database error raised through SQLAlchemy (PostgreSQL's
+    driver gives one; SQLite's does not)."""
+    return getattr(getattr(error, "orig", None), "sqlstate", None)
+
+
 def _writer_lock_path(engine: Engine) -> str | None:
     path = engine.url.database if engine.dialect.name == "sqlite" else None
     return f"{path}-writer.lock" if path and path != ":memory:" else None

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from webapp.database import Busy
+from webapp.database import ABORTED_FOR_ANOTHER, Busy, sqlstate
 from webapp.extensions import db, htmx, login_manager
 
 T = TypeVar("T")
@@ -184,11 +184,16 @@ def retry_on_csrf(endpoint: str, handler: Callable[[], object]) -> None:
     _CSRF_RETRY[endpoint] = handler
 
 
+def _error_answer(code: int, message: str, headers=()):
+    """Answer an error in its words: JSON under /api/, else the app's error page."""
+    if request.path.startswith("/api/"):
+        return {"error": message}, code, headers
+    return render_template("error.html", code=code, message=message), code, headers
+
+
 def _error_page(code: int, message: str):
     def handler(_error):
-        if request.path.startswith("/api/"):
-            return {"error": message}, code
-        return render_template("error.html", code=code, message=message), code
+        return _error_answer(code, message)
 
     return handler
 
@@ -198,8 +203,8 @@ BUSY_MESSAGE = "The database was busy, and nothing was saved. "
 #: After BUSY_MESSAGE: a page loaded whole replaced the form; an htmx request left it as typed.
 BUSY_AGAIN = "Go back and send the form again in a moment: your browser keeps what you typed."
 BUSY_AGAIN_HTMX = "Send it again in a moment: what you typed is still here."
-#: PostgreSQL's deadlock_detected, serialization_failure and lock_not_available.
-_BUSY_SQLSTATES = ("40P01", "40001", "55P03")
+#: Aborted for another transaction, or PostgreSQL's lock_not_available.
+_BUSY_SQLSTATES = (*ABORTED_FOR_ANOTHER, "55P03")
 
 
 def _database_busy(error: Exception):
@@ -213,11 +218,8 @@ def _database_busy(error: Exception):
     if not isinstance(error, Busy) and not _is_busy(error):
         raise error
     db.session.rollback()
-    headers = {"Retry-After": "2"}
-    if request.path.startswith("/api/"):
-        return {"error": "database busy, try again"}, 503, headers
     again = BUSY_AGAIN_HTMX if htmx and not htmx.boosted else BUSY_AGAIN
-    return render_template("error.html", code=503, message=BUSY_MESSAGE + again), 503, headers
+    return _error_answer(503, BUSY_MESSAGE + again, {"Retry-After": "2"})
 
 
 def _http_error(error: HTTPException):
@@ -227,17 +229,14 @@ def _http_error(error: HTTPException):
     buttons (static/js/app.js)."""
     if error.response is not None or error.code is None or error.code < 400:
         return error
-    message = error.description or error.name
     headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
-    if request.path.startswith("/api/"):
-        return {"error": message}, error.code, headers
-    return render_template("error.html", code=error.code, message=message), error.code, headers
+    return _error_answer(error.code, error.description or error.name, headers)
 
 
 def _is_busy(error: Exception) -> bool:
-    orig = getattr(error, "orig", None)
-    if getattr(orig, "sqlstate", None) in _BUSY_SQLSTATES:
+    if sqlstate(error) in _BUSY_SQLSTATES:
         return True
+    orig = getattr(error, "orig", None)
     return isinstance(orig, sqlite3.OperationalError) and "locked" in str(orig)
 
 

@@ -15,7 +15,14 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from webapp.auth.tokens import user_for_token
-from webapp.database import Busy, begin_write, write_transaction, write_wait_ms
+from webapp.database import (
+    ABORTED_FOR_ANOTHER,
+    Busy,
+    begin_write,
+    sqlstate,
+    write_transaction,
+    write_wait_ms,
+)
 from webapp.extensions import csrf, db
 from webapp.sync import export as _export  # noqa: F401  (registers the export sections)
 from webapp.sync import feed, service
@@ -140,9 +147,6 @@ def _answer(payload: dict) -> Response:
 
 
 ATTEMPTS = 3
-#: PostgreSQL's deadlock_detected and serialization_failure: the transaction was aborted
-#: for what another one held, not for what it wrote, so running it again succeeds.
-RETRY_SQLSTATES = ("40P01", "40001")
 
 
 def _apply(device_id: str, prepared: service.Prepared, timeout_ms: int):
@@ -161,17 +165,13 @@ def _apply(device_id: str, prepared: service.Prepared, timeout_ms: int):
             # runs again, once that one has committed. (Batches lock the captures they
             # edit first, service._prefetch, so two batches of one user's devices queue
             # there; this covers what that order does not.)
-            if isinstance(error, OperationalError) and not _retryable(error):
+            if isinstance(error, OperationalError) and sqlstate(error) not in ABORTED_FOR_ANOTHER:
                 raise
             db.session.rollback()
             if attempt == ATTEMPTS - 1:
                 return _error(503, "conflicting write, try again", **{"Retry-After": "1"})
             begin_write(timeout_ms)
     return applied.results, feed.encode_cursor(applied.log_position)
-
-
-def _retryable(error: OperationalError) -> bool:
-    return getattr(error.orig, "sqlstate", None) in RETRY_SQLSTATES
 
 
 @bp.get("/changes")
