@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Playwright
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from tests.conftest import make_app
 
@@ -23,7 +23,7 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _require_chromium() -> None:
+def require_chromium() -> None:
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail("Chromium is missing; `make test` installs it")
@@ -32,10 +32,56 @@ def _require_chromium() -> None:
 
 @pytest.fixture(scope="session")
 def browser(playwright: Playwright) -> Iterator[Browser]:
-    _require_chromium()
+    require_chromium()
     browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     yield browser
     browser.close()
+
+
+RESPONSE_KEY = "hookline.tests.response"
+
+
+class _ClosedOnce:
+    """A response that passes close() on to the app's response once, whoever calls it first."""
+
+    def __init__(self, response) -> None:
+        self.response = response
+        self.closed = False
+
+    def __iter__(self):
+        return iter(self.response)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            if hasattr(self.response, "close"):
+                self.response.close()
+
+
+def _remembering_response(app):
+    """Keep each response in its environ, where the handler below finds it."""
+
+    def wsgi(environ, start_response):
+        response = _ClosedOnce(app(environ, start_response))
+        environ[RESPONSE_KEY] = response
+        return response
+
+    return wsgi
+
+
+class _ClosingHandler(WSGIRequestHandler):
+    """werkzeug's handler, which also closes the response when the browser drops the connection.
+
+    After the body, werkzeug 3.1 reads what is left on the socket and only then closes the
+    response. When the browser has reset the connection, that read raises, so a static file's
+    response is never closed, and its ResourceWarning, raised when it is collected, fails
+    whichever test is running then (filterwarnings = error).
+    """
+
+    def connection_dropped(self, error, environ=None) -> None:
+        response = (environ or {}).get(RESPONSE_KEY)
+        if response is not None:
+            response.close()
 
 
 class LiveServer:
@@ -43,7 +89,13 @@ class LiveServer:
 
     def __init__(self, app) -> None:
         self.app = app
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.server = make_server(
+            "127.0.0.1",
+            0,
+            _remembering_response(app),
+            threaded=True,
+            request_handler=_ClosingHandler,
+        )
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()

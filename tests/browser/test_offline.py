@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import signal
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,8 +19,8 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
+from tests.browser.conftest import LiveServer, require_chromium
 from tests.conftest import add_user, make_app
 from webapp.auth.models import User
 from webapp.contacts.models import Contact, Encounter
@@ -39,9 +38,12 @@ ARGS = [
     "--no-first-run",
 ]
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium"
-)
+
+@pytest.fixture(autouse=True)
+def _chromium() -> None:
+    require_chromium()
+
+
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
 
@@ -80,18 +82,11 @@ class Live:
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     folder = tmp_path_factory.mktemp("offline-server")
     app = make_app("sqlite", folder, None, WTF_CSRF_ENABLED=True)
-    if "sync.sync" not in app.view_functions and not any(
-        rule.rule == "/api/v1/sync" for rule in app.url_map.iter_rules()
-    ):
-        pytest.skip("the sync API (POST /api/v1/sync) is not registered yet")
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = LiveServer(app)
     try:
-        yield Live(app, f"http://127.0.0.1:{server.server_port}")
+        yield Live(app, server.url)
     finally:
-        server.shutdown()
-        thread.join(5)
+        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expec
 from sqlalchemy import select
 
 from tests import fakecam
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, screenshot
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, require_chromium, screenshot
 from tests.conftest import PASSWORD, add_user
 from tests.helpers import add_event
 from webapp.capture.models import CapturePhoto
@@ -47,6 +47,7 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _launch(playwright: Playwright, y4m: Path) -> Browser:
+    require_chromium()
     return playwright.chromium.launch(
         executable_path=CHROMIUM, args=CHROMIUM_ARGS + fakecam.chromium_camera_args(y4m)
     )
