@@ -20,23 +20,20 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from tests.browser.conftest import LiveServer, require_chromium
+from tests.browser.conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    LiveServer,
+    require_chromium,
+    screenshot,
+)
 from tests.conftest import add_user, make_app
 from webapp.auth.models import User
 from webapp.contacts.models import Contact, Encounter
 from webapp.events.models import Event
 from webapp.extensions import db
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 PASSWORD = "correct horse battery"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
 
 @pytest.fixture(autouse=True)
@@ -107,7 +104,7 @@ def _local_only(route) -> None:
 
 def _launch_phone(pw, phone: dict, profile: Path):
     context = pw.chromium.launch_persistent_context(
-        str(profile), executable_path=str(CHROMIUM), args=ARGS, **phone
+        str(profile), executable_path=CHROMIUM, args=CHROMIUM_ARGS, **phone
     )
     context.route("**/*", _local_only)
     return context
@@ -257,8 +254,7 @@ def test_offline_capture_survives_a_killed_browser_and_uploads_once(
         expect(page.get_by_label("Name", exact=True)).to_have_value("")
     expect(page.locator("[data-offline-saved]")).to_have_text("Saved Li Wei — waiting to upload")
     expect(_status(page)).to_contain_text("3 waiting · oldest just now")
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "offline-capture-3-waiting.png"), full_page=True)
+    screenshot(page, "offline-capture-3-waiting", full_page=True)
 
     # Today's list and my card also work offline; waiting captures are listed as such.
     page.goto(f"{live.url}/today")
