@@ -22,11 +22,14 @@ if str(TESTS_DIR) not in sys.path:  # fakecam and the harness server live beside
 import fakecam  # noqa: E402
 from scanner_harness.server import serve_harness  # noqa: E402
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install -y chromium)",
-)
+from tests.browser.conftest import CHROMIUM, require_chromium  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _chromium() -> None:
+    """Fail under CI when Chromium is missing (make test installs it); skip elsewhere."""
+    require_chromium()
+
 
 BASE_ARGS = [
     "--no-sandbox",
@@ -101,7 +104,7 @@ def phone(pw: Any) -> dict[str, Any]:
 def camera_browser(pw: Any, media: dict[str, Path]) -> Iterator[Any]:
     """Chromium whose camera is granted and shows the badge QR."""
     browser = pw.chromium.launch(
-        executable_path=str(CHROMIUM),
+        executable_path=CHROMIUM,
         args=BASE_ARGS + fakecam.chromium_camera_args(media["camera"]),
     )
     yield browser
@@ -112,7 +115,7 @@ def camera_browser(pw: Any, media: dict[str, Path]) -> Iterator[Any]:
 def prompting_browser(pw: Any) -> Iterator[Any]:
     """Chromium with a fake camera but no auto-accepted permission prompt."""
     browser = pw.chromium.launch(
-        executable_path=str(CHROMIUM), args=[*BASE_ARGS, "--use-fake-device-for-media-stream"]
+        executable_path=CHROMIUM, args=[*BASE_ARGS, "--use-fake-device-for-media-stream"]
     )
     yield browser
     browser.close()
@@ -351,7 +354,7 @@ def test_the_torch_is_switched_with_an_advanced_constraint(
     # A camera with no code in view keeps scanning, so the torch can be toggled.
     blank = fakecam.blank_y4m(tmp_path / "blank.y4m", frames=2)
     browser = pw.chromium.launch(
-        executable_path=str(CHROMIUM), args=BASE_ARGS + fakecam.chromium_camera_args(blank)
+        executable_path=CHROMIUM, args=BASE_ARGS + fakecam.chromium_camera_args(blank)
     )
     try:
         session = open_harness(browser, phone, harness_url, init_script=TORCH)
