@@ -257,6 +257,26 @@ def test_another_users_capture_is_not_found(as_alice, app, bob):
         assert db.session.get(Encounter, encounter_id).name == "Bob's contact"
 
 
+def test_a_deleted_capture_says_so_and_other_pages_keep_the_plain_not_found(as_alice, app, alice):
+    encounter_id, _ = add_capture(app, alice, name="Dana")
+    with app.app_context():
+        db.session.delete(db.session.get(Encounter, encounter_id))
+        db.session.commit()
+    page = as_alice.get(f"/captures/{encounter_id}/edit")
+    assert page.status_code == 404
+    assert "This capture is not here any more: it was deleted" in page.get_data(as_text=True)
+    saved = as_alice.post(
+        f"/captures/{encounter_id}/edit", data={"name": "Dana"}, headers={"HX-Request": "true"}
+    )
+    assert saved.status_code == 404
+    assert "so nothing was saved. Copy what you typed" in saved.get_data(as_text=True)
+    other = as_alice.get("/contacts/999999")
+    assert other.status_code == 404
+    assert "There is nothing here." in other.get_data(as_text=True)
+    assert "not here any more" not in other.get_data(as_text=True)
+    assert as_alice.get("/no-such-page").status_code == 404
+
+
 def test_capture_routes_refuse_wrong_methods(as_alice, app, alice):
     encounter_id, _ = add_capture(app, alice, name="Dana")
     assert as_alice.delete("/capture").status_code == 405

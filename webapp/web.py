@@ -66,24 +66,30 @@ def redirect_after_save(location: str) -> Response:
 
 
 def owned_or_404(
-    model: type[T], ident: object, user_id: int | None = None, *, for_update: bool = False
+    model: type[T],
+    ident: object,
+    user_id: int | None = None,
+    *,
+    for_update: bool = False,
+    gone: str | None = None,
 ) -> T:
     """Return model row ident if the current user owns it, else abort with 404.
 
     for_update: lock the row until the commit (PostgreSQL; SQLite has one writer) and read
-    it afresh, for a save that starts from what it reads.
+    it afresh, for a save that starts from what it reads. gone: the 404's words, where
+    "There is nothing here." would leave the user guessing (a capture deleted meanwhile).
     """
     try:
         key = int(ident)  # type: ignore[call-overload]
     except (TypeError, ValueError):
-        abort(404)
+        abort(404, gone)
     owner = user_id if user_id is not None else current_user.id
     query = select(model).where(model.id == key, model.user_id == owner)  # type: ignore[attr-defined]
     if for_update:
         query = query.with_for_update(of=model).execution_options(populate_existing=True)
     row = db.session.scalar(query)
     if row is None:
-        abort(404)
+        abort(404, gone)
     return row
 
 
@@ -192,8 +198,12 @@ def _error_answer(code: int, message: str, headers=()):
 
 
 def _error_page(code: int, message: str):
-    def handler(_error):
-        return _error_answer(code, message)
+    """Answer code in the app's words: message, or the words the view gave abort()."""
+
+    def handler(error: HTTPException):
+        given = error.description
+        own = given if given and given != type(error).description else None
+        return _error_answer(code, own or message)
 
     return handler
 

@@ -55,7 +55,10 @@ def test_saving_a_capture_deleted_meanwhile_says_there_is_nothing_there(phone, l
         db.session.delete(db.session.get(Encounter, encounter_id))
         db.session.commit()
     page.get_by_role("button", name="Save changes").click()
-    expect(page.get_by_role("alert")).to_have_text("There is nothing here.")
+    expect(page.get_by_role("alert")).to_have_text(
+        "This capture was deleted, on this device or another, so nothing was saved. "
+        "Copy what you typed if you still need it."
+    )
     expect(page.get_by_label("Note")).to_have_value("Typed after it was deleted elsewhere")
     screenshot(page, "phone-save-capture-gone")
 

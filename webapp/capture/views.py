@@ -22,6 +22,11 @@ from webapp.web import owned_or_404, redirect_after_save, render, retry_on_csrf
 bp = Blueprint("capture", __name__)
 
 STALE_FORM = "Your session had expired, so nothing was saved yet. Tap Save contact again."
+CAPTURE_GONE = "This capture is not here any more: it was deleted, on this device or another."
+CAPTURE_GONE_SAVING = (
+    "This capture was deleted, on this device or another, so nothing was saved. "
+    "Copy what you typed if you still need it."
+)
 EDITABLE_FIELDS = ("name", "org", "title", "email", "phone", "url", "note", "offer", "ask")
 
 
@@ -121,7 +126,13 @@ def today():
 @login_required
 def edit(encounter_id: int):
     """Edit one capture: who, note, hooks, rating."""
-    encounter = owned_or_404(Encounter, encounter_id, for_update=request.method == "POST")
+    saving = request.method == "POST"
+    encounter = owned_or_404(
+        Encounter,
+        encounter_id,
+        for_update=saving,
+        gone=CAPTURE_GONE_SAVING if saving else CAPTURE_GONE,
+    )
     form = EditCaptureForm()
     if not form.is_submitted():
         form.fill_from(encounter)
