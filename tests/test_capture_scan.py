@@ -125,6 +125,19 @@ def test_decode_photo_refuses_more_than_ten_megabytes(as_alice):
     assert "10 MB" in response.get_json()["error"]
 
 
+@pytest.mark.parametrize("csrf", [False, True])
+def test_a_capture_form_over_the_body_limit_says_how_large_a_photo_may_be(csrf, as_alice, app):
+    app.config["WTF_CSRF_ENABLED"] = csrf  # its check reads the form first
+    body = b"--x\r\n" + b"\0" * (16 * 1024 * 1024 + 1)
+    response = as_alice.post("/capture", data=body, content_type="multipart/form-data; boundary=x")
+    assert response.status_code == 413
+    page = response.get_data(as_text=True)
+    assert "That upload is larger than 16 MB, so nothing was saved." in page
+    assert "A badge photo can be at most 10 MB" in page
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Encounter)) == 0
+
+
 def test_a_photo_over_ten_megabytes_is_refused_however_it_arrives():
     with pytest.raises(PhotoError, match="10 MB"):
         check_photo(b"\xff\xd8" + b"\0" * MAX_PHOTO_BYTES)

@@ -6,7 +6,16 @@ from datetime import datetime
 from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import Flask, Response, abort, redirect, render_template, request, session
+from flask import (
+    Flask,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+)
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
@@ -14,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from webapp.capture.photos import MAX_PHOTO_BYTES
 from webapp.database import ABORTED_FOR_ANOTHER, Busy, sqlstate
 from webapp.extensions import db, htmx, login_manager
 
@@ -243,6 +253,23 @@ def _http_error(error: HTTPException):
     return _error_answer(error.code, error.description or error.name, headers)
 
 
+def _too_large(_error: RequestEntityTooLarge):
+    """Answer a request body over MAX_CONTENT_LENGTH: in this app that is a badge photo
+    (the only upload), so say how large one may be. A view's own 413 (a photo over 10 MB
+    but under the body limit, a sync batch over 1 MB) keeps its own words."""
+    limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
+    message = (
+        f"That upload is larger than {_megabytes(limit)}, so nothing was saved. A badge photo "
+        f"can be at most {_megabytes(MAX_PHOTO_BYTES)}: take it again at a lower resolution, "
+        "or save without it."
+    )
+    return _error_answer(413, message)
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):g} MB"
+
+
 def _is_busy(error: Exception) -> bool:
     if sqlstate(error) in _BUSY_SQLSTATES:
         return True
@@ -288,7 +315,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)  # the codes above keep their own
     app.register_error_handler(404, _error_page(404, "There is nothing here."))
     app.register_error_handler(405, _error_page(405, "That action is not allowed here."))
-    app.register_error_handler(413, _error_page(413, "That upload is too large."))
+    app.register_error_handler(413, _too_large)
     app.register_error_handler(
         429,
         _error_page(429, "Too many attempts. Wait a minute, then try again."),
