@@ -21,7 +21,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 
 from webapp.capture.photos import MAX_PHOTO_BYTES
 from webapp.database import ABORTED_FOR_ANOTHER, Busy, sqlstate
@@ -208,14 +208,18 @@ def _error_answer(code: int, message: str, headers=()):
 
 
 def _error_page(code: int, message: str):
-    """Answer code in the app's words: message, or the words the view gave abort()."""
-
-    def handler(error: HTTPException):
-        given = error.description
-        own = given if given and given != type(error).description else None
-        return _error_answer(code, own or message)
+    def handler(_error):
+        return _error_answer(code, message)
 
     return handler
+
+
+def _not_found(error: NotFound):
+    """Answer 404 in the words a view gave abort() (owned_or_404's gone=), else the app's."""
+    given = error.description
+    if not given or given == NotFound.description:
+        given = "There is nothing here."
+    return _error_answer(404, given)
 
 
 NUL_MESSAGE = "The form holds a NUL character, which cannot be saved. Remove it and try again."
@@ -313,7 +317,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(Busy, _database_busy)
     app.register_error_handler(OperationalError, _database_busy)
     app.register_error_handler(HTTPException, _http_error)  # the codes above keep their own
-    app.register_error_handler(404, _error_page(404, "There is nothing here."))
+    app.register_error_handler(404, _not_found)
     app.register_error_handler(405, _error_page(405, "That action is not allowed here."))
     app.register_error_handler(413, _too_large)
     app.register_error_handler(
