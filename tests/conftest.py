@@ -13,7 +13,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from jinja2 import FileSystemBytecodeCache
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, func, select, text
 from werkzeug.security import generate_password_hash
 
 from webapp import create_app
@@ -120,11 +120,26 @@ def make_app(backend: str, tmp_path, pg_schema: str | None, **extra) -> Flask:
     with app.app_context():
         db.create_all()
         if backend == "postgresql":
-            # The schema lives for the whole run; emptying it is much faster than rebuilding it.
-            tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
-            db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-            db.session.commit()
+            _empty_schema()
     return app
+
+
+def _empty_schema() -> None:
+    """Empty the run's PostgreSQL schema and restart its sequences, as a fresh one would be.
+
+    The schema lives for the whole run; emptying it is much faster than rebuilding it. A
+    DELETE of each table, children first, then every sequence set back to 1: on tables of
+    a few rows that takes a few milliseconds, where one TRUNCATE of them all took 0.16-0.19 s
+    (it makes new files for every table and index), about two minutes of the suite.
+    """
+    for table in reversed(db.metadata.sorted_tables):
+        db.session.execute(table.delete())
+    sequences = db.session.scalars(
+        text("SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema()")
+    ).all()
+    if sequences:
+        db.session.execute(select(*(func.setval(name, 1, False) for name in sequences)))
+    db.session.commit()
 
 
 @pytest.fixture(params=BACKENDS)
