@@ -102,6 +102,29 @@ export function validateCapture(data) {
   return errors;
 }
 
+/**
+ * The server's reason for refusing a change, in the form's words: it names the field as the
+ * sync API does ("data.note is too long: ..."), and the phone shows that field's label
+ * instead ("“Note” is too long: ..."; a hook's detail by its own label, "Send a resource:
+ * detail"). A reason that names no field of the form is shown as the server wrote it.
+ * Returns {field, message}: field is the form's name for it (null if none).
+ */
+export function readableError(error, data, form) {
+  const match = /^data\.(\w+)(?:\[(\d+)\](?:\.(\w+))?)?/.exec(error || "");
+  if (!match || !form) return { field: null, message: error };
+  const [whole, key, index, part] = match;
+  let name = key;
+  if (key === "hooks") {
+    const type = index === undefined ? null : data?.hooks?.[Number(index)]?.type;
+    name = type ? (part === "detail" ? `detail_${type}` : `hook_${type}`) : null;
+  }
+  const input = name ? form.elements.namedItem(name) : null;
+  const target = input instanceof RadioNodeList ? input[0] : input;
+  const label = (target?.labels?.[0]?.textContent || "").trim();
+  if (!label) return { field: null, message: error };
+  return { field: name, message: `“${label}”${error.slice(whole.length)}` };
+}
+
 /** A label for "Saved <label>": the name, else email, phone or link. */
 export function captureLabel(data) {
   return data.name || data.email || data.phone || data.url || "the scanned badge";
@@ -341,9 +364,12 @@ export function renderAttention(container, entries, outbox) {
   );
   const list = document.createElement("ol");
   list.className = "rows";
+  // The capture form beside the list, for the fields' labels in the reasons.
+  const form = container.ownerDocument.querySelector("form.capture-form");
   for (const entry of entries) {
     const item = captureItem(entry);
-    item.querySelector(".row-main").append(text("p", entry.error, "error"));
+    const reason = readableError(entry.error, entry.data, form).message;
+    item.querySelector(".row-main").append(text("p", reason, "error"));
     const side = document.createElement("div");
     side.className = "row-side";
     const retry = text("button", "Retry", "button small");

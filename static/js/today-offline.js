@@ -9,6 +9,7 @@ import {
   captureLabel,
   clearErrors,
   fillCapture,
+  readableError,
   readCapture,
   showErrors,
   validateCapture,
@@ -224,18 +225,15 @@ export function wireToday(outbox) {
     current = { captureId, source };
     fillCapture(form, source.data);
     title.textContent = `Edit ${captureLabel(source.data)}`;
-    stateLine.textContent = source.error
-      ? `The server did not accept it: ${source.error.replace(/\.?$/, ".")} Fix it and save.`
+    const reason = source.error ? readableError(source.error, source.data, form) : null;
+    stateLine.textContent = reason
+      ? `The server did not accept it: ${reason.message.replace(/\.?$/, ".")} Fix it and save.`
       : source.waiting
         ? "Waiting to upload. Your changes are kept on this phone until the server has them."
         : "Uploaded. Your changes are kept on this phone and upload when it is online.";
     disarmDelete();
-    // The server names the field ("data.note is too long: ..."): mark it like the form would.
-    const field = source.error && /^data\.(\w+)/.exec(source.error);
-    if (field && form.elements.namedItem(field[1])) {
-      const named = source.error.replace(/^data\.(\w)/, (_, first) => first.toUpperCase());
-      showErrors(form, { [field[1]]: named });
-    }
+    // The server named a field ("data.note is too long: ..."): mark it as the form would.
+    if (reason?.field) showErrors(form, { [reason.field]: reason.message });
     list.hidden = true;
     editor.hidden = false;
     if (push) history.pushState({ hooklineEdit: captureId }, "", `#edit=${captureId}`);

@@ -387,13 +387,13 @@ def test_needs_attention_retry_sends_again_and_edit_fixes(browser, pixel, live):
                                                    note: "x".repeat(4001)})"""
     )
     page.evaluate("() => window.hooklineOutbox.flush({reason: 'save'})")
-    expect(attention).to_contain_text("data.note is too long")
+    expect(attention).to_contain_text("“Note” is too long: keep it under 4,000 characters")
     rejected_before = [c for p in posts for c in p["changes"] if c["data"]["name"] == "Rex Long"]
     with page.expect_response("**/api/v1/sync") as answer:
         attention.get_by_role("button", name="Retry").click()
     assert answer.value.json()["results"][0]["status"] == "rejected"
     expect(attention).to_contain_text("Needs attention (1)")
-    expect(attention).to_contain_text("data.note is too long")
+    expect(attention).to_contain_text("“Note” is too long: keep it under 4,000 characters")
     rex = [c for p in posts for c in p["changes"] if c["data"].get("name") == "Rex Long"]
     assert len(rex) == len(rejected_before) + 1
     assert len({c["id"] for c in rex}) == len(rex)  # a new change id for each try
@@ -406,7 +406,8 @@ def test_needs_attention_retry_sends_again_and_edit_fixes(browser, pixel, live):
     attention.get_by_role("link", name="Edit").click()
     editor = _editor(page)
     expect(editor.get_by_role("heading", name="Edit Rex Long")).to_be_visible()
-    expect(editor).to_contain_text("The server did not accept it: data.note is too long")
+    expect(editor).to_contain_text("The server did not accept it: “Note” is too long")
+    expect(editor.get_by_label("Note")).to_have_attribute("aria-invalid", "true")
     screenshot(page, "needs-attention-fix-in-editor")
     editor.get_by_label("Note").fill("Wants the short version")
     editor.get_by_role("button", name="Save changes").click()
@@ -421,6 +422,53 @@ def test_needs_attention_retry_sends_again_and_edit_fixes(browser, pixel, live):
     page.get_by_role("link", name="Capture", exact=True).click()
     expect(page.get_by_role("button", name="Save contact")).to_be_visible()
     expect(attention).to_be_hidden()
+    context.close()
+
+
+def test_a_refusal_names_the_field_by_its_label_on_the_form(browser, pixel, live):
+    """The server's "data.<field>" becomes the capture form's label for that field."""
+    live.user("lia@example.com", "Lia Label")
+    context, page = _phone(browser, pixel)
+    _login(page, live, "lia@example.com")
+    readable = page.evaluate(
+        """async () => {
+            const { readableError } = await import("/static/js/capture-offline.js");
+            const form = document.querySelector("form.capture-form");
+            const data = {hooks: [{type: "meet"}, {type: "send_resource"}]};
+            return [
+                "data.note is too long: keep it under 4,000 characters",
+                "data.org is too long: keep it under 200 characters",
+                "data.ask is too long: keep it under 1,000 characters",
+                "data.hooks[1].detail is too long: keep it under 500 characters",
+                "data.hooks[0] must be an object",
+                "data.hooks[5].detail is too long: keep it under 500 characters",
+                "data needs a name, an email, a phone, a link or the scanned text",
+                "change id reused with different content",
+            ].map((error) => readableError(error, data, form));
+        }"""
+    )
+    assert readable == [
+        {"field": "note", "message": "“Note” is too long: keep it under 4,000 characters"},
+        {"field": "org", "message": "“Company” is too long: keep it under 200 characters"},
+        {
+            "field": "ask",
+            "message": "“What they can help with” is too long: keep it under 1,000 characters",
+        },
+        {
+            "field": "detail_send_resource",
+            "message": "“Send a resource: detail” is too long: keep it under 500 characters",
+        },
+        {"field": "hook_meet", "message": "“Set up a chat” must be an object"},
+        {
+            "field": None,
+            "message": "data.hooks[5].detail is too long: keep it under 500 characters",
+        },
+        {
+            "field": None,
+            "message": "data needs a name, an email, a phone, a link or the scanned text",
+        },
+        {"field": None, "message": "change id reused with different content"},
+    ]
     context.close()
 
 
