@@ -106,7 +106,8 @@ export function validateCapture(data) {
  * The server's reason for refusing a change, in the form's words: it names the field as the
  * sync API does ("data.note is too long: ..."), and the phone shows that field's label
  * instead ("“Note” is too long: ..."; a hook's detail by its own label, "Send a resource:
- * detail"). A reason that names no field of the form is shown as the server wrote it.
+ * detail"; the rating by its legend). A reason that names no field of the form is shown as
+ * the server wrote it.
  * Returns {field, message}: field is the form's name for it (null if none).
  */
 export function readableError(error, data, form) {
@@ -119,8 +120,12 @@ export function readableError(error, data, form) {
     name = type ? (part === "detail" ? `detail_${type}` : `hook_${type}`) : null;
   }
   const input = name ? form.elements.namedItem(name) : null;
-  const target = input instanceof RadioNodeList ? input[0] : input;
-  const label = (target?.labels?.[0]?.textContent || "").trim();
+  // A group of choices (the rating) is named by its legend, not by its first choice's label.
+  const label = (
+    (input instanceof RadioNodeList
+      ? input[0]?.closest("fieldset")?.querySelector("legend")?.textContent
+      : input?.labels?.[0]?.textContent) || ""
+  ).trim();
   if (!label) return { field: null, message: error };
   return { field: name, message: `“${label}”${error.slice(whole.length)}` };
 }

@@ -508,7 +508,7 @@ def test_a_rejected_capture_needs_attention_and_is_never_dropped(browser, pixel,
     attention = page.get_by_role("region", name="Captures that need attention")
     expect(attention).to_contain_text("Needs attention (1)")
     expect(attention).to_contain_text("Ivy Ito")
-    expect(attention).to_contain_text("data.rating must be hot, warm, cold or null")
+    expect(attention).to_contain_text("“Rating” must be hot, warm, cold or null")
     expect(_status(page)).to_contain_text("1 need attention")
     page.reload()  # still there after a reload: nothing is dropped silently
     expect(attention).to_contain_text("Ivy Ito")

@@ -427,9 +427,9 @@ def test_needs_attention_retry_sends_again_and_edit_fixes(browser, pixel, live):
 
 def test_a_refusal_names_the_field_by_its_label_on_the_form(browser, pixel, live):
     """The server's "data.<field>" becomes the capture form's label for that field."""
-    live.user("lia@example.com", "Lia Label")
+    live.user("lee@example.com", "Lee Label")
     context, page = _phone(browser, pixel)
-    _login(page, live, "lia@example.com")
+    _login(page, live, "lee@example.com")
     readable = page.evaluate(
         """async () => {
             const { readableError } = await import("/static/js/capture-offline.js");
@@ -439,6 +439,7 @@ def test_a_refusal_names_the_field_by_its_label_on_the_form(browser, pixel, live
                 "data.note is too long: keep it under 4,000 characters",
                 "data.org is too long: keep it under 200 characters",
                 "data.ask is too long: keep it under 1,000 characters",
+                "data.rating must be hot, warm, cold or null",
                 "data.hooks[1].detail is too long: keep it under 500 characters",
                 "data.hooks[0] must be an object",
                 "data.hooks[5].detail is too long: keep it under 500 characters",
@@ -454,6 +455,7 @@ def test_a_refusal_names_the_field_by_its_label_on_the_form(browser, pixel, live
             "field": "ask",
             "message": "“What they can help with” is too long: keep it under 1,000 characters",
         },
+        {"field": "rating", "message": "“Rating” must be hot, warm, cold or null"},
         {
             "field": "detail_send_resource",
             "message": "“Send a resource: detail” is too long: keep it under 500 characters",
