@@ -22,7 +22,7 @@ if str(TESTS_DIR) not in sys.path:  # fakecam and the harness server live beside
 import fakecam  # noqa: E402
 from scanner_harness.server import serve_harness  # noqa: E402
 
-from tests.browser.conftest import CHROMIUM, require_chromium  # noqa: E402
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, require_chromium  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -31,13 +31,6 @@ def _chromium() -> None:
     require_chromium()
 
 
-BASE_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 DENIED = (
     "Camera permission was denied. You can allow it in your browser's site settings, "
     "or type the details instead."
@@ -105,7 +98,7 @@ def camera_browser(pw: Any, media: dict[str, Path]) -> Iterator[Any]:
     """Chromium whose camera is granted and shows the badge QR."""
     browser = pw.chromium.launch(
         executable_path=CHROMIUM,
-        args=BASE_ARGS + fakecam.chromium_camera_args(media["camera"]),
+        args=CHROMIUM_ARGS + fakecam.chromium_camera_args(media["camera"]),
     )
     yield browser
     browser.close()
@@ -115,7 +108,7 @@ def camera_browser(pw: Any, media: dict[str, Path]) -> Iterator[Any]:
 def prompting_browser(pw: Any) -> Iterator[Any]:
     """Chromium with a fake camera but no auto-accepted permission prompt."""
     browser = pw.chromium.launch(
-        executable_path=CHROMIUM, args=[*BASE_ARGS, "--use-fake-device-for-media-stream"]
+        executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--use-fake-device-for-media-stream"]
     )
     yield browser
     browser.close()
@@ -354,7 +347,7 @@ def test_the_torch_is_switched_with_an_advanced_constraint(
     # A camera with no code in view keeps scanning, so the torch can be toggled.
     blank = fakecam.blank_y4m(tmp_path / "blank.y4m", frames=2)
     browser = pw.chromium.launch(
-        executable_path=CHROMIUM, args=BASE_ARGS + fakecam.chromium_camera_args(blank)
+        executable_path=CHROMIUM, args=CHROMIUM_ARGS + fakecam.chromium_camera_args(blank)
     )
     try:
         session = open_harness(browser, phone, harness_url, init_script=TORCH)
