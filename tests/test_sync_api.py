@@ -415,6 +415,21 @@ def test_a_deleted_capture_never_comes_back(app, client, alice, alice_token):
         assert db.session.scalar(select(func.count()).select_from(Contact)) == 1
 
 
+def test_deleting_a_capture_the_server_never_had_blocks_its_late_create(
+    app, client, alice, alice_token
+):
+    capture_id = new_id()
+    assert statuses(push(client, alice_token, [delete(capture_id)])) == ["applied"]
+    headers = {"Authorization": f"Bearer {alice_token}"}
+    # Nothing was there to remove, so the other devices' feed has nothing to list ...
+    assert client.get("/api/v1/changes", headers=headers).get_json()["changes"] == []
+    # ... and the device whose outbox still held the create learns from its answer.
+    create = upsert(capture_id, email="late@example.com")
+    answer = push(client, alice_token, [create]).get_json()["results"]
+    assert answer == [{"id": create["id"], "status": "rejected", "error": "capture was deleted"}]
+    assert _encounter(app, alice, capture_id) is None
+
+
 def test_deleting_one_capture_keeps_the_persons_other_encounters(app, client, alice, alice_token):
     first, second = new_id(), new_id()
     push(
