@@ -29,6 +29,8 @@
 // Sync: POST /api/v1/sync with at most 200 changes, in sequence order. 413 splits the batch
 // in half; 401/403 and a 400 CSRF failure keep everything and report "login"; 503/429 honour
 // Retry-After; network errors and other failures back off exponentially with full jitter.
+// An upload that gets no answer within uploadTimeoutMs is given up and counts as a network
+// error: the server may have applied it, and the retry then answers "duplicate".
 
 export const DB_PREFIX = "hookline-outbox-u";
 export const SYNC_URL = "/api/v1/sync";
@@ -37,6 +39,8 @@ export const BATCH_MAX = 200;
 const DEVICE_DB = "hookline-device";
 const BACKOFF_BASE_MS = 2000;
 const BACKOFF_CAP_MS = 5 * 60 * 1000;
+const UPLOAD_WAIT_MS = 20000;
+const UPLOAD_SLOW_BYTES_PER_S = 16 * 1024;
 
 /** Promise for an IDBRequest. */
 function done(request) {
@@ -140,6 +144,29 @@ export function localIso(date = new Date()) {
 export function backoffDelay(attempt, random = Math.random) {
   const cap = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** Math.max(0, attempt - 1));
   return Math.round(random() * cap);
+}
+
+/**
+ * How long an upload of this many bytes may go unanswered before it counts as lost:
+ * UPLOAD_WAIT_MS, plus a second per UPLOAD_SLOW_BYTES_PER_S so that a slow uplink still gets
+ * there (a batch of 200 changes, ~100 KB: 27 s; a 10 MB badge photo: 11 min). Without it, a
+ * network that takes the request and never answers (conference Wi-Fi, a dead hotspot) holds
+ * the outbox until the browser gives up, minutes later, and nothing saved meanwhile uploads.
+ */
+export function uploadTimeoutMs(bytes) {
+  return UPLOAD_WAIT_MS + Math.ceil(bytes / UPLOAD_SLOW_BYTES_PER_S) * 1000;
+}
+
+/** An AbortSignal that fires after ms (a plain timer, as the backoff's), and its off switch. */
+function deadline(ms) {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), ms);
+  return { signal: controller.signal, ms, clear: () => clearTimeout(timer) };
+}
+
+/** The status for an upload given up on: "offline" first, so the status line says Offline. */
+function noAnswer(limit) {
+  return `offline or the server is unreachable: no answer in ${Math.round(limit.ms / 1000)} s`;
 }
 
 /** Seconds or HTTP-date in a Retry-After header, as milliseconds (null when absent/bad). */
@@ -575,6 +602,16 @@ export class Outbox {
       changes: batch.map(({ id, seq, kind, op, at, data }) => ({ id, seq, kind, op, at, data })),
     });
     await this.markSent(Math.max(...batch.map((e) => e.seq)));
+    const limit = deadline(uploadTimeoutMs(body.length));
+    try {
+      return await this.post(batch, body, limit);
+    } finally {
+      limit.clear();
+    }
+  }
+
+  /** The request of send(): given up on, as a network error, once limit fires. */
+  async post(batch, body, limit) {
     let response;
     try {
       response = await this.fetch(this.syncUrl, {
@@ -587,11 +624,15 @@ export class Outbox {
           "X-CSRFToken": csrfToken(),
         },
         body,
+        signal: limit.signal,
       });
     } catch {
-      return this.backoff("offline or the server is unreachable");
+      return this.backoff(
+        limit.signal.aborted ? noAnswer(limit) : "offline or the server is unreachable",
+      );
     }
     if (response.status === 413) {
+      limit.clear();
       if (batch.length === 1) {
         await this.applyResults(batch, [
           { id: batch[0].id, status: "rejected", error: "This capture is too large to upload." },
@@ -618,6 +659,7 @@ export class Outbox {
       try {
         error = (await response.clone().json()).error || "";
       } catch {
+        if (limit.signal.aborted) return this.backoff(noAnswer(limit));
         error = "";
       }
       if (!error || /csrf|token/i.test(error)) return this.needLogin("This page is out of date.");
@@ -638,6 +680,7 @@ export class Outbox {
     try {
       payload = await response.json();
     } catch {
+      if (limit.signal.aborted) return this.backoff(noAnswer(limit)); // the answer stalled
       // An HTML page instead of JSON: most likely the login page after a redirect.
       return this.needLogin("Your session has ended.");
     }
@@ -659,46 +702,62 @@ export class Outbox {
     const pending = new Set(waiting.map((e) => e.data && e.data.capture_id));
     for (const photo of photos) {
       if (pending.has(photo.capture_id)) continue; // its capture has not reached the server
-      const form = new FormData();
-      form.append("capture_id", photo.capture_id);
-      form.append("photo", new Blob([photo.bytes], { type: photo.type }), photo.name || "badge.jpg");
-      let response;
+      const limit = deadline(uploadTimeoutMs(photo.bytes.byteLength));
       try {
-        response = await this.fetch(PHOTO_URL, {
-          method: "POST",
-          credentials: "same-origin",
-          redirect: "manual",
-          headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
-          body: form,
-        });
+        const outcome = await this.sendPhoto(photo, limit);
+        if (outcome !== "ok") return outcome;
+      } finally {
+        limit.clear();
+      }
+    }
+    return "ok";
+  }
+
+  /** POST one badge photo. Returns "ok" (sent, or set aside with its reason) or "stop". */
+  async sendPhoto(photo, limit) {
+    const form = new FormData();
+    form.append("capture_id", photo.capture_id);
+    form.append("photo", new Blob([photo.bytes], { type: photo.type }), photo.name || "badge.jpg");
+    let response;
+    try {
+      response = await this.fetch(PHOTO_URL, {
+        method: "POST",
+        credentials: "same-origin",
+        redirect: "manual",
+        headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
+        body: form,
+        signal: limit.signal,
+      });
+    } catch {
+      return this.backoff(
+        limit.signal.aborted ? noAnswer(limit) : "offline or the server is unreachable",
+      );
+    }
+    if (response.ok) {
+      await this.dropPhoto(photo.capture_id);
+    } else if ([401, 403, 400].includes(response.status) || response.type === "opaqueredirect") {
+      let error = "";
+      try {
+        error = (await response.json()).error || "";
       } catch {
-        return this.backoff("offline or the server is unreachable");
+        if (limit.signal.aborted) return this.backoff(noAnswer(limit));
+        error = "";
       }
-      if (response.ok) {
-        await this.dropPhoto(photo.capture_id);
-      } else if ([401, 403, 400].includes(response.status) || response.type === "opaqueredirect") {
-        let error = "";
-        try {
-          error = (await response.json()).error || "";
-        } catch {
-          error = "";
-        }
-        if (response.status === 400 && error && !/csrf/i.test(error)) {
-          await this.rejectPhoto(photo, error);
-          continue;
-        }
-        return this.needLogin("Your session has ended.");
-      } else if (response.status === 413 || response.status === 415) {
-        let error = "The server did not accept this photo.";
-        try {
-          error = (await response.json()).error || error;
-        } catch {
-          /* keep the generic message */
-        }
+      if (response.status === 400 && error && !/csrf/i.test(error)) {
         await this.rejectPhoto(photo, error);
-      } else {
-        return this.backoff(`The photo upload answered ${response.status}.`);
+        return "ok";
       }
+      return this.needLogin("Your session has ended.");
+    } else if (response.status === 413 || response.status === 415) {
+      let error = "The server did not accept this photo.";
+      try {
+        error = (await response.json()).error || error;
+      } catch {
+        if (limit.signal.aborted) return this.backoff(noAnswer(limit));
+      }
+      await this.rejectPhoto(photo, error);
+    } else {
+      return this.backoff(`The photo upload answered ${response.status}.`);
     }
     return "ok";
   }

@@ -445,6 +445,50 @@ def test_retry_after_is_honoured(browser, pixel, live):
     context.close()
 
 
+def test_an_upload_whose_answer_never_comes_is_given_up_and_sent_again(browser, pixel, live):
+    """Conference Wi-Fi: the request reaches the server, the answer never reaches the phone."""
+    noor = live.user("noor@example.com", "Noor Nash")
+    context = browser.new_context(**pixel, service_workers="block")
+    context.route("**/*", _local_only)
+    bodies: list[str] = []
+    held: list[Any] = []
+
+    def answer_lost_once(route) -> None:
+        bodies.append(route.request.post_data or "")
+        if held:
+            route.fallback()
+            return
+        route.fetch()  # the server applies the batch ...
+        held.append(route)  # ... and its answer is lost: the phone's request never ends
+
+    context.route("**/api/v1/sync", answer_lost_once)
+    context.clock.install()
+    page = context.new_page()
+    _login(page, live, "noor@example.com")
+    _capture(page, "Fay Fox", "fay@example.com")
+    expect(_status(page)).to_contain_text("1 waiting · oldest just now · uploading…")
+    for _ in range(100):  # route handlers run while the test waits on the browser
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert [e.name for e in live.encounters(noor)] == ["Fay Fox"]
+    # Saved while the upload hangs: it waits on the phone behind it.
+    _capture(page, "Gil Gray", "gil@example.com")
+    expect(_status(page)).to_contain_text("2 waiting")
+    assert len(bodies) == 1
+
+    # Past the upload's deadline (20 s and a second per 16 KB) the phone gives up on it and
+    # sends both again; the server knows the first and stores it once.
+    page.clock.fast_forward("00:30")
+    expect(_status(page)).to_contain_text("All captures uploaded", timeout=15_000)
+    assert sorted(e.name for e in live.encounters(noor)) == ["Fay Fox", "Gil Gray"]
+    assert live.contacts(noor) == 2
+    assert len(bodies) == 2 and "Fay Fox" in bodies[1] and "Gil Gray" in bodies[1]
+    with contextlib.suppress(Exception):
+        held[0].abort()
+    context.close()
+
+
 def test_logout_warns_and_never_uploads_into_another_account(browser, pixel, live):
     fay = live.user("fay@example.com", "Fay Fox")
     gil = live.user("gil@example.com", "Gil Gomez")
@@ -550,6 +594,63 @@ def test_a_badge_photo_follows_its_capture(browser, pixel, live, tmp_path):
             select(CapturePhoto).where(CapturePhoto.encounter_id == encounter.id)
         ).all()
     assert len(photos) == 1
+    context.close()
+
+
+def test_a_photo_upload_that_hangs_does_not_hold_up_the_next_capture(
+    browser, pixel, live, tmp_path
+):
+    from PIL import Image
+
+    from webapp.capture.models import CapturePhoto
+
+    pia = live.user("pia@example.com", "Pia Park")
+    context = browser.new_context(**pixel, service_workers="block")
+    context.route("**/*", _local_only)
+    held: list[Any] = []
+
+    def hang_once(route) -> None:
+        if held:
+            route.fallback()
+        else:
+            held.append(route)  # taken by the network and never answered
+
+    context.route("**/captures/photo", hang_once)
+    context.clock.install()
+    page = context.new_page()
+    _login(page, live, "pia@example.com")
+    photo = tmp_path / "badge.png"
+    Image.new("RGB", (64, 48), (200, 200, 200)).save(photo)
+    page.evaluate(
+        """(bytes) => window.hooklineOutbox.addCapture(
+            {raw: null, name: "Lu Lind", email: "", phone: "", org: "", title: "", url: "",
+             note: "", rating: null, offer: "", ask: "", event_id: null, hooks: []},
+            {bytes: new Uint8Array(bytes).buffer, type: "image/png", name: "badge.png",
+             label: "Lu Lind"})""",
+        list(photo.read_bytes()),
+    )
+    page.evaluate("() => { window.hooklineOutbox.flush({reason: 'save'}); }")  # as Save does
+    expect(_status(page)).to_have_text("All captures uploaded · 1 photo to upload")
+    for _ in range(100):  # route handlers run while the test waits on the browser
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, "the photo was never sent"
+    _capture(page, "Mo Marr", "mo@example.com")
+    expect(_status(page)).to_contain_text("1 waiting")
+    assert [e.name for e in live.encounters(pia)] == ["Lu Lind"]
+
+    page.clock.fast_forward("00:30")  # past the photo's deadline
+    expect(_status(page)).to_have_text("All captures uploaded", timeout=15_000)
+    lu, mo = live.encounters(pia)
+    assert (lu.name, mo.name) == ("Lu Lind", "Mo Marr")
+    with live.app.app_context():
+        stored = db.session.scalars(
+            select(CapturePhoto.encounter_id).where(CapturePhoto.encounter_id.in_([lu.id, mo.id]))
+        ).all()
+    assert stored == [lu.id]
+    with contextlib.suppress(Exception):
+        held[0].abort()
     context.close()
 
 
