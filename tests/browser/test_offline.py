@@ -166,6 +166,23 @@ def _capture_online(page, name: str, email: str = "", note: str = "") -> None:
     expect(saved).to_contain_text(f"Saved {name} — uploaded", timeout=15_000)
 
 
+def _save_with_photo(page, tmp_path: Path, name: str, **fields: Any) -> None:
+    """Save a capture with a badge photo straight into the outbox, as the form's Save does
+    (without its upload: the caller flushes, or comes online)."""
+    from PIL import Image
+
+    photo = tmp_path / "badge.png"
+    Image.new("RGB", (64, 48), (200, 200, 200)).save(photo)
+    empty = dict.fromkeys(("email", "phone", "org", "title", "url", "note", "offer", "ask"), "")
+    data = {"raw": None, **empty, "rating": None, "event_id": None, "hooks": []}
+    page.evaluate(
+        """([data, bytes]) => window.hooklineOutbox.addCapture(data,
+            {bytes: new Uint8Array(bytes).buffer, type: "image/png", name: "badge.png",
+             label: data.name})""",
+        [{**data, "name": name, **fields}, list(photo.read_bytes())],
+    )
+
+
 def _status(page):
     return page.locator("#outbox-status")
 
@@ -567,24 +584,13 @@ def test_a_rejected_capture_needs_attention_and_is_never_dropped(browser, pixel,
 
 
 def test_a_badge_photo_follows_its_capture(browser, pixel, live, tmp_path):
-    from PIL import Image
-
     from webapp.capture.models import CapturePhoto
 
     ida = live.user("ida@example.com", "Ida Iles")
     context, page = _phone(browser, pixel, service_workers="block")
     _login(page, live, "ida@example.com")
-    photo = tmp_path / "badge.png"
-    Image.new("RGB", (64, 48), (200, 200, 200)).save(photo)
     context.set_offline(True)
-    page.evaluate(
-        """(bytes) => window.hooklineOutbox.addCapture(
-            {raw: null, name: "Jo Jung", email: "", phone: "", org: "", title: "", url: "",
-             note: "", rating: null, offer: "", ask: "", event_id: null, hooks: []},
-            {bytes: new Uint8Array(bytes).buffer, type: "image/png", name: "badge.png",
-             label: "Jo Jung"})""",
-        list(photo.read_bytes()),
-    )
+    _save_with_photo(page, tmp_path, "Jo Jung")
     expect(_status(page)).to_contain_text("1 waiting · oldest just now · 1 photo to upload")
     context.set_offline(False)
     expect(_status(page)).to_have_text("All captures uploaded", timeout=15_000)
@@ -600,8 +606,6 @@ def test_a_badge_photo_follows_its_capture(browser, pixel, live, tmp_path):
 def test_a_photo_upload_that_hangs_does_not_hold_up_the_next_capture(
     browser, pixel, live, tmp_path
 ):
-    from PIL import Image
-
     from webapp.capture.models import CapturePhoto
 
     pia = live.user("pia@example.com", "Pia Park")
@@ -619,16 +623,7 @@ def test_a_photo_upload_that_hangs_does_not_hold_up_the_next_capture(
     context.clock.install()
     page = context.new_page()
     _login(page, live, "pia@example.com")
-    photo = tmp_path / "badge.png"
-    Image.new("RGB", (64, 48), (200, 200, 200)).save(photo)
-    page.evaluate(
-        """(bytes) => window.hooklineOutbox.addCapture(
-            {raw: null, name: "Lu Lind", email: "", phone: "", org: "", title: "", url: "",
-             note: "", rating: null, offer: "", ask: "", event_id: null, hooks: []},
-            {bytes: new Uint8Array(bytes).buffer, type: "image/png", name: "badge.png",
-             label: "Lu Lind"})""",
-        list(photo.read_bytes()),
-    )
+    _save_with_photo(page, tmp_path, "Lu Lind")
     page.evaluate("() => { window.hooklineOutbox.flush({reason: 'save'}); }")  # as Save does
     expect(_status(page)).to_have_text("All captures uploaded · 1 photo to upload")
     for _ in range(100):  # route handlers run while the test waits on the browser
@@ -698,8 +693,6 @@ def test_a_first_tap_on_discard_survives_the_list_being_redrawn(browser, pixel, 
 
 def test_discarding_a_rejected_new_capture_drops_its_badge_photo(browser, pixel, live, tmp_path):
     """The photo of a capture the server refused and never had is not posted forever."""
-    from PIL import Image
-
     kai = live.user("kai@example.com", "Kai Kern")
     context, page = _phone(browser, pixel, service_workers="block")
     photo_posts: list[str] = []
@@ -712,18 +705,8 @@ def test_discarding_a_rejected_new_capture_drops_its_badge_photo(browser, pixel,
         ),
     )
     _login(page, live, "kai@example.com")
-    photo = tmp_path / "badge.png"
-    Image.new("RGB", (64, 48), (180, 180, 180)).save(photo)
     # A change the server refuses (an old app version's rating), with a badge photo.
-    page.evaluate(
-        """(bytes) => window.hooklineOutbox.addCapture(
-            {raw: null, name: "Lou Lenz", email: "lou@example.com", phone: "", org: "",
-             title: "", url: "", note: "", rating: "lukewarm", offer: "", ask: "",
-             event_id: null, hooks: []},
-            {bytes: new Uint8Array(bytes).buffer, type: "image/png", name: "badge.png",
-             label: "Lou Lenz"})""",
-        list(photo.read_bytes()),
-    )
+    _save_with_photo(page, tmp_path, "Lou Lenz", email="lou@example.com", rating="lukewarm")
     page.evaluate("() => window.hooklineOutbox.flush({reason: 'save'})")
     attention = page.get_by_role("region", name="Captures that need attention")
     expect(attention).to_contain_text("Lou Lenz")
