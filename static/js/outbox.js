@@ -702,6 +702,11 @@ export class Outbox {
     const pending = new Set(waiting.map((e) => e.data && e.data.capture_id));
     for (const photo of photos) {
       if (pending.has(photo.capture_id)) continue; // its capture has not reached the server
+      if (await this.count()) {
+        // Saved while the photos went up: captures go first, the other photos after them.
+        this.again = true;
+        return "ok";
+      }
       const limit = deadline(uploadTimeoutMs(photo.bytes.byteLength));
       try {
         const outcome = await this.sendPhoto(photo, limit);

@@ -649,6 +649,48 @@ def test_a_photo_upload_that_hangs_does_not_hold_up_the_next_capture(
     context.close()
 
 
+def test_a_capture_saved_while_photos_upload_goes_before_the_next_photo(
+    browser, pixel, live, tmp_path
+):
+    rex = live.user("rex@example.com", "Rex Roe")
+    context = browser.new_context(**pixel, service_workers="block")
+    context.route("**/*", _local_only)
+    posts: list[str] = []
+    context.on(
+        "request",
+        lambda r: posts.append(r.url.split("/", 3)[3]) if r.method == "POST" else None,
+    )
+    held: list[Any] = []
+
+    def hold_the_first_photo(route) -> None:
+        if held:
+            route.fallback()
+        else:
+            held.append(route)
+
+    context.route("**/captures/photo", hold_the_first_photo)
+    page = context.new_page()
+    _login(page, live, "rex@example.com")
+    posts.clear()
+    context.set_offline(True)
+    _save_with_photo(page, tmp_path, "Sam Sato")
+    _save_with_photo(page, tmp_path, "Tia Toll")
+    context.set_offline(False)
+    expect(_status(page)).to_have_text("All captures uploaded · 2 photos to upload")
+    for _ in range(100):  # route handlers run while the test waits on the browser
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert posts == ["api/v1/sync", "captures/photo"]
+
+    _capture(page, "Uma Ueda", "uma@example.com")  # while the first photo is on its way
+    held[0].fallback()
+    expect(_status(page)).to_have_text("All captures uploaded", timeout=15_000)
+    assert posts == ["api/v1/sync", "captures/photo", "api/v1/sync", "captures/photo"]
+    assert [e.name for e in live.encounters(rex)] == ["Sam Sato", "Tia Toll", "Uma Ueda"]
+    context.close()
+
+
 def _photo_rows(page) -> list[str]:
     return page.evaluate(
         """() => new Promise((resolve, reject) => {
