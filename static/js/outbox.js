@@ -632,7 +632,6 @@ export class Outbox {
       );
     }
     if (response.status === 413) {
-      limit.clear();
       if (batch.length === 1) {
         await this.applyResults(batch, [
           { id: batch[0].id, status: "rejected", error: "This capture is too large to upload." },

@@ -183,6 +183,32 @@ def _save_with_photo(page, tmp_path: Path, name: str, **fields: Any) -> None:
     )
 
 
+def _hold_first(context, pattern: str) -> list[Any]:
+    """Route the first request matching pattern nowhere: it stays open, unanswered (as on Wi-Fi
+    that takes a request and drops it), until the test settles the route it returns in the
+    list. Later requests go through."""
+    held: list[Any] = []
+
+    def hold(route) -> None:
+        if held:
+            route.fallback()
+        else:
+            held.append(route)
+
+    context.route(pattern, hold)
+    return held
+
+
+def _wait_held(page, held: list[Any]) -> None:
+    """Wait until a route handler has held its request (handlers run while the test waits on
+    the browser)."""
+    for _ in range(100):
+        if held:
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError("the request was never sent")
+
+
 def _status(page):
     return page.locator("#outbox-status")
 
@@ -465,8 +491,7 @@ def test_retry_after_is_honoured(browser, pixel, live):
 def test_an_upload_whose_answer_never_comes_is_given_up_and_sent_again(browser, pixel, live):
     """Conference Wi-Fi: the request reaches the server, the answer never reaches the phone."""
     noor = live.user("noor@example.com", "Noor Nash")
-    context = browser.new_context(**pixel, service_workers="block")
-    context.route("**/*", _local_only)
+    context, page = _phone(browser, pixel, service_workers="block")
     bodies: list[str] = []
     held: list[Any] = []
 
@@ -480,14 +505,10 @@ def test_an_upload_whose_answer_never_comes_is_given_up_and_sent_again(browser, 
 
     context.route("**/api/v1/sync", answer_lost_once)
     context.clock.install()
-    page = context.new_page()
     _login(page, live, "noor@example.com")
     _capture(page, "Fay Fox", "fay@example.com")
     expect(_status(page)).to_contain_text("1 waiting · oldest just now · uploading…")
-    for _ in range(100):  # route handlers run while the test waits on the browser
-        if held:
-            break
-        page.wait_for_timeout(100)
+    _wait_held(page, held)
     assert [e.name for e in live.encounters(noor)] == ["Fay Fox"]
     # Saved while the upload hangs: it waits on the phone behind it.
     _capture(page, "Gil Gray", "gil@example.com")
@@ -609,28 +630,14 @@ def test_a_photo_upload_that_hangs_does_not_hold_up_the_next_capture(
     from webapp.capture.models import CapturePhoto
 
     pia = live.user("pia@example.com", "Pia Park")
-    context = browser.new_context(**pixel, service_workers="block")
-    context.route("**/*", _local_only)
-    held: list[Any] = []
-
-    def hang_once(route) -> None:
-        if held:
-            route.fallback()
-        else:
-            held.append(route)  # taken by the network and never answered
-
-    context.route("**/captures/photo", hang_once)
+    context, page = _phone(browser, pixel, service_workers="block")
+    held = _hold_first(context, "**/captures/photo")
     context.clock.install()
-    page = context.new_page()
     _login(page, live, "pia@example.com")
     _save_with_photo(page, tmp_path, "Lu Lind")
     page.evaluate("() => { window.hooklineOutbox.flush({reason: 'save'}); }")  # as Save does
     expect(_status(page)).to_have_text("All captures uploaded · 1 photo to upload")
-    for _ in range(100):  # route handlers run while the test waits on the browser
-        if held:
-            break
-        page.wait_for_timeout(100)
-    assert held, "the photo was never sent"
+    _wait_held(page, held)
     _capture(page, "Mo Marr", "mo@example.com")
     expect(_status(page)).to_contain_text("1 waiting")
     assert [e.name for e in live.encounters(pia)] == ["Lu Lind"]
@@ -653,23 +660,13 @@ def test_a_capture_saved_while_photos_upload_goes_before_the_next_photo(
     browser, pixel, live, tmp_path
 ):
     rex = live.user("rex@example.com", "Rex Roe")
-    context = browser.new_context(**pixel, service_workers="block")
-    context.route("**/*", _local_only)
+    context, page = _phone(browser, pixel, service_workers="block")
     posts: list[str] = []
     context.on(
         "request",
         lambda r: posts.append(r.url.split("/", 3)[3]) if r.method == "POST" else None,
     )
-    held: list[Any] = []
-
-    def hold_the_first_photo(route) -> None:
-        if held:
-            route.fallback()
-        else:
-            held.append(route)
-
-    context.route("**/captures/photo", hold_the_first_photo)
-    page = context.new_page()
+    held = _hold_first(context, "**/captures/photo")
     _login(page, live, "rex@example.com")
     posts.clear()
     context.set_offline(True)
@@ -677,10 +674,7 @@ def test_a_capture_saved_while_photos_upload_goes_before_the_next_photo(
     _save_with_photo(page, tmp_path, "Tia Toll")
     context.set_offline(False)
     expect(_status(page)).to_have_text("All captures uploaded · 2 photos to upload")
-    for _ in range(100):  # route handlers run while the test waits on the browser
-        if held:
-            break
-        page.wait_for_timeout(100)
+    _wait_held(page, held)
     assert posts == ["api/v1/sync", "captures/photo"]
 
     _capture(page, "Uma Ueda", "uma@example.com")  # while the first photo is on its way
