@@ -218,6 +218,8 @@ export class Outbox {
     this.failures = 0;
     this.timer = null;
     this.again = false;
+    this.photosRunning = null;
+    this.photosAgain = false;
     this.channel = "BroadcastChannel" in self ? new BroadcastChannel(channelName(userId)) : null;
     if (this.channel) {
       this.channel.onmessage = () => this.emit("change");
@@ -535,6 +537,7 @@ export class Outbox {
    * Upload everything waiting. Safe to call often: concurrent calls coalesce, and across
    * tabs the Web Locks API (where present) lets one tab upload at a time.
    * reason "online" forgets the exponential backoff; Retry-After is always honoured.
+   * Resolves once the captures are sent; their badge photos go on beside (uploadPhotos).
    */
   async flush({ reason = "manual" } = {}) {
     if (reason === "online" || reason === "save" || reason === "retry") {
@@ -573,7 +576,7 @@ export class Outbox {
     const entries = await this.all("outbox");
     if (!entries.length) {
       this.setState({ syncing: false, lastError: "" });
-      if ((await this.photoCount()) && navigator.onLine !== false) await this.sendPhotos();
+      if ((await this.photoCount()) && navigator.onLine !== false) this.uploadPhotos();
       return;
     }
     if (navigator.onLine === false) {
@@ -589,7 +592,7 @@ export class Outbox {
       this.failures = 0;
       clearTimeout(this.timer);
       this.setState({ login: false, retryAt: 0, lastError: "" });
-      await this.sendPhotos();
+      if (await this.photoCount()) this.uploadPhotos();
     } finally {
       this.setState({ syncing: false });
     }
@@ -690,6 +693,34 @@ export class Outbox {
     return "ok";
   }
 
+  /**
+   * Upload the badge photos beside the captures, not in their line: a photo of a few
+   * megabytes on a slow uplink takes minutes, and the people met meanwhile (a kilobyte
+   * each) go to the server while it does. One photo at a time; calls while one is on its
+   * way coalesce into one more pass, which picks up the photos of captures acknowledged
+   * meanwhile. With the Web Locks API one tab uploads photos at a time. Resolves when the
+   * pass is over.
+   */
+  uploadPhotos() {
+    if (this.photosRunning) {
+      this.photosAgain = true;
+      return this.photosRunning;
+    }
+    const work = async () => {
+      do {
+        this.photosAgain = false;
+        if ((await this.sendPhotos()) !== "ok") return;
+      } while (this.photosAgain && !this.state.login);
+    };
+    const run = navigator.locks
+      ? () => navigator.locks.request(`${this.name}-photos`, work)
+      : work;
+    this.photosRunning = run().finally(() => {
+      this.photosRunning = null;
+    });
+    return this.photosRunning;
+  }
+
   /** Send badge photos whose capture the server already has. Returns "ok" or "stop". */
   async sendPhotos() {
     const db = await this.db();
@@ -701,11 +732,6 @@ export class Outbox {
     const pending = new Set(waiting.map((e) => e.data && e.data.capture_id));
     for (const photo of photos) {
       if (pending.has(photo.capture_id)) continue; // its capture has not reached the server
-      if (await this.count()) {
-        // Saved while the photos went up: captures go first, the other photos after them.
-        this.again = true;
-        return "ok";
-      }
       const limit = deadline(uploadTimeoutMs(photo.bytes.byteLength));
       try {
         const outcome = await this.sendPhoto(photo, limit);

@@ -638,11 +638,12 @@ def test_a_photo_upload_that_hangs_does_not_hold_up_the_next_capture(
     page.evaluate("() => { window.hooklineOutbox.flush({reason: 'save'}); }")  # as Save does
     expect(_status(page)).to_have_text("All captures uploaded · 1 photo to upload")
     _wait_held(page, held)
-    _capture(page, "Mo Marr", "mo@example.com")
-    expect(_status(page)).to_contain_text("1 waiting")
-    assert [e.name for e in live.encounters(pia)] == ["Lu Lind"]
+    # The photo hangs; the next person met goes to the server beside it, not after it.
+    _capture_online(page, "Mo Marr", "mo@example.com")
+    assert [e.name for e in live.encounters(pia)] == ["Lu Lind", "Mo Marr"]
+    expect(_status(page)).to_have_text("All captures uploaded · 1 photo to upload")
 
-    page.clock.fast_forward("00:30")  # past the photo's deadline
+    page.clock.fast_forward("00:30")  # past the photo's deadline: given up, sent again
     expect(_status(page)).to_have_text("All captures uploaded", timeout=15_000)
     lu, mo = live.encounters(pia)
     assert (lu.name, mo.name) == ("Lu Lind", "Mo Marr")
@@ -656,9 +657,7 @@ def test_a_photo_upload_that_hangs_does_not_hold_up_the_next_capture(
     context.close()
 
 
-def test_a_capture_saved_while_photos_upload_goes_before_the_next_photo(
-    browser, pixel, live, tmp_path
-):
+def test_a_capture_saved_while_a_photo_uploads_goes_at_once(browser, pixel, live, tmp_path):
     rex = live.user("rex@example.com", "Rex Roe")
     context, page = _phone(browser, pixel, service_workers="block")
     posts: list[str] = []
@@ -677,7 +676,10 @@ def test_a_capture_saved_while_photos_upload_goes_before_the_next_photo(
     _wait_held(page, held)
     assert posts == ["api/v1/sync", "captures/photo"]
 
-    _capture(page, "Uma Ueda", "uma@example.com")  # while the first photo is on its way
+    _capture_online(page, "Uma Ueda", "uma@example.com")  # while the first photo is on its way
+    assert posts == ["api/v1/sync", "captures/photo", "api/v1/sync"]
+    assert [e.name for e in live.encounters(rex)] == ["Sam Sato", "Tia Toll", "Uma Ueda"]
+    expect(_status(page)).to_have_text("All captures uploaded · 2 photos to upload")
     held[0].fallback()
     expect(_status(page)).to_have_text("All captures uploaded", timeout=15_000)
     assert posts == ["api/v1/sync", "captures/photo", "api/v1/sync", "captures/photo"]
