@@ -198,6 +198,40 @@ function csrfToken() {
   return meta ? meta.content : "";
 }
 
+/**
+ * Uploads of one kind, one run at a time: a call while a run is under way asks it for one
+ * more pass instead of starting another, and with the Web Locks API (where present) one tab
+ * runs them at a time. A pass that returns "stop" ends the run, and so does more() turning
+ * false.
+ */
+class Lane {
+  constructor(lock, pass, more) {
+    this.lock = lock;
+    this.pass = pass;
+    this.more = more;
+    this.running = null;
+    this.again = false;
+  }
+
+  run() {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    const work = async () => {
+      do {
+        this.again = false;
+        if ((await this.pass()) === "stop") return;
+      } while (this.again && this.more());
+    };
+    const run = navigator.locks ? () => navigator.locks.request(this.lock, work) : work;
+    this.running = run().finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+}
+
 const channelName = (userId) => `hookline-outbox-u${userId}`;
 
 /**
@@ -217,9 +251,16 @@ export class Outbox {
     this.state = { syncing: false, login: false, retryAt: 0, lastError: "", uploaded: 0 };
     this.failures = 0;
     this.timer = null;
-    this.again = false;
-    this.photosRunning = null;
-    this.photosAgain = false;
+    this.captureLane = new Lane(
+      `${this.name}-sync`,
+      () => this.flushOnce(),
+      () => !this.state.login && !this.timerPending(),
+    );
+    this.photoLane = new Lane(
+      `${this.name}-photos`,
+      () => this.sendPhotos(),
+      () => !this.state.login,
+    );
     this.channel = "BroadcastChannel" in self ? new BroadcastChannel(channelName(userId)) : null;
     if (this.channel) {
       this.channel.onmessage = () => this.emit("change");
@@ -549,23 +590,7 @@ export class Outbox {
       this.schedule(this.serverWaitUntil - Date.now());
       return;
     }
-    if (this.running) {
-      this.again = true;
-      return this.running;
-    }
-    const work = async () => {
-      do {
-        this.again = false;
-        await this.flushOnce();
-      } while (this.again && !this.state.login && !this.timerPending());
-    };
-    const run = navigator.locks
-      ? () => navigator.locks.request(`${this.name}-sync`, work)
-      : work;
-    this.running = run().finally(() => {
-      this.running = null;
-    });
-    return this.running;
+    return this.captureLane.run();
   }
 
   timerPending() {
@@ -702,23 +727,7 @@ export class Outbox {
    * pass is over.
    */
   uploadPhotos() {
-    if (this.photosRunning) {
-      this.photosAgain = true;
-      return this.photosRunning;
-    }
-    const work = async () => {
-      do {
-        this.photosAgain = false;
-        if ((await this.sendPhotos()) !== "ok") return;
-      } while (this.photosAgain && !this.state.login);
-    };
-    const run = navigator.locks
-      ? () => navigator.locks.request(`${this.name}-photos`, work)
-      : work;
-    this.photosRunning = run().finally(() => {
-      this.photosRunning = null;
-    });
-    return this.photosRunning;
+    return this.photoLane.run();
   }
 
   /** Send badge photos whose capture the server already has. Returns "ok" or "stop". */
