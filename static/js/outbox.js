@@ -724,7 +724,7 @@ export class Outbox {
    * each) go to the server while it does. One photo at a time; calls while one is on its
    * way coalesce into one more pass, which picks up the photos of captures acknowledged
    * meanwhile. With the Web Locks API one tab uploads photos at a time. Resolves when the
-   * pass is over.
+   * run (every pass asked for) is over.
    */
   uploadPhotos() {
     return this.photoLane.run();
