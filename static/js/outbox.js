@@ -259,7 +259,7 @@ export class Outbox {
     this.photoLane = new Lane(
       `${this.name}-photos`,
       () => this.sendPhotos(),
-      () => !this.state.login,
+      () => !this.state.login && !(this.serverWaitUntil > Date.now()),
     );
     this.channel = "BroadcastChannel" in self ? new BroadcastChannel(channelName(userId)) : null;
     if (this.channel) {
