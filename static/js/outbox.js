@@ -259,7 +259,7 @@ export class Outbox {
     this.photoLane = new Lane(
       `${this.name}-photos`,
       () => this.sendPhotos(),
-      () => !this.state.login && !(this.serverWaitUntil > Date.now()),
+      () => !this.state.login && !this.serverWaiting(),
     );
     this.channel = "BroadcastChannel" in self ? new BroadcastChannel(channelName(userId)) : null;
     if (this.channel) {
@@ -582,11 +582,11 @@ export class Outbox {
    */
   async flush({ reason = "manual" } = {}) {
     if (reason === "online" || reason === "save" || reason === "retry") {
-      if (Date.now() >= this.serverWaitUntil || !this.serverWaitUntil) {
+      if (!this.serverWaiting()) {
         this.failures = 0;
       }
     }
-    if (this.serverWaitUntil && Date.now() < this.serverWaitUntil) {
+    if (this.serverWaiting()) {
       this.schedule(this.serverWaitUntil - Date.now());
       return;
     }
@@ -595,6 +595,11 @@ export class Outbox {
 
   timerPending() {
     return this.state.retryAt > Date.now();
+  }
+
+  /** Whether the server's Retry-After is still running. */
+  serverWaiting() {
+    return this.serverWaitUntil > Date.now();
   }
 
   async flushOnce() {
@@ -617,7 +622,7 @@ export class Outbox {
       this.failures = 0;
       clearTimeout(this.timer);
       this.setState({ login: false, retryAt: 0, lastError: "" });
-      if (await this.photoCount()) this.uploadPhotos();
+      this.uploadPhotos();
     } finally {
       this.setState({ syncing: false });
     }
