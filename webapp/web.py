@@ -130,6 +130,12 @@ def _load_user(user_id: str):
     return db.session.get(User, int(user_id)) if live else None
 
 
+def _is_api() -> bool:
+    """Whether this request is for the JSON API (/api/...), which answers in JSON, has no
+    forms and, with a token, no session."""
+    return request.path.startswith("/api/")
+
+
 class Sessions(SecureCookieSessionInterface):
     """Flask's signed-cookie session, but none for an API request that carries a token.
 
@@ -140,7 +146,7 @@ class Sessions(SecureCookieSessionInterface):
     """
 
     def open_session(self, app: Flask, request):
-        if request.path.startswith("/api/") and "Authorization" in request.headers:
+        if _is_api() and "Authorization" in request.headers:
             return None
         return super().open_session(app, request)
 
@@ -168,7 +174,7 @@ def _security_headers(response: Response) -> Response:
             response.headers.add(name, value)
     if "cache-control" in present:
         return response
-    if request.path.startswith("/api/"):
+    if _is_api():
         # The API's answers are a user's data (or an error) whoever asked, by token or by
         # cookie: never stored, and no need to load the signed-in user to say so (every
         # sync request passes here).
@@ -202,7 +208,7 @@ def retry_on_csrf(endpoint: str, handler: Callable[[], object]) -> None:
 
 def _error_answer(code: int, message: str, headers=()):
     """Answer an error in its words: JSON under /api/, else the app's error page."""
-    if request.path.startswith("/api/"):
+    if _is_api():
         return {"error": message}, code, headers
     return render_template("error.html", code=code, message=message), code, headers
 
@@ -288,7 +294,7 @@ def _refuse_nul():
     so it would fail at the database instead. The sync API checks its JSON itself, change
     by change (sync/validate.py).
     """
-    if request.path.startswith("/api/"):
+    if _is_api():
         return None
     given = request.args.items(multi=True)
     if request.method == "POST":
