@@ -130,10 +130,10 @@ def _load_user(user_id: str):
     return db.session.get(User, int(user_id)) if live else None
 
 
-def _is_api() -> bool:
-    """Whether this request is for the JSON API (/api/...), which answers in JSON, has no
-    forms and, with a token, no session."""
-    return request.path.startswith("/api/")
+def _is_api(path: str) -> bool:
+    """Whether a request for path is for the JSON API (/api/...), which answers in JSON,
+    has no forms and, with a token, no session."""
+    return path.startswith("/api/")
 
 
 class Sessions(SecureCookieSessionInterface):
@@ -146,7 +146,7 @@ class Sessions(SecureCookieSessionInterface):
     """
 
     def open_session(self, app: Flask, request):
-        if _is_api() and "Authorization" in request.headers:
+        if _is_api(request.path) and "Authorization" in request.headers:
             return None
         return super().open_session(app, request)
 
@@ -174,7 +174,7 @@ def _security_headers(response: Response) -> Response:
             response.headers.add(name, value)
     if "cache-control" in present:
         return response
-    if _is_api():
+    if _is_api(request.path):
         # The API's answers are a user's data (or an error) whoever asked, by token or by
         # cookie: never stored, and no need to load the signed-in user to say so (every
         # sync request passes here).
@@ -208,7 +208,7 @@ def retry_on_csrf(endpoint: str, handler: Callable[[], object]) -> None:
 
 def _error_answer(code: int, message: str, headers=()):
     """Answer an error in its words: JSON under /api/, else the app's error page."""
-    if _is_api():
+    if _is_api(request.path):
         return {"error": message}, code, headers
     return render_template("error.html", code=code, message=message), code, headers
 
@@ -294,7 +294,7 @@ def _refuse_nul():
     so it would fail at the database instead. The sync API checks its JSON itself, change
     by change (sync/validate.py).
     """
-    if _is_api():
+    if _is_api(request.path):
         return None
     given = request.args.items(multi=True)
     if request.method == "POST":
