@@ -1,9 +1,11 @@
 """Database engine settings that SQLAlchemy does not apply by itself."""
 
+import ctypes
 import fcntl
 import logging
 import os
 import signal
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +28,51 @@ logger = logging.getLogger(__name__)
 #: found it up to 3,800 frames past RESET_AT; a backstop that close was within reach of a
 #: slower moment. At most 384 MB of WAL beside the database.
 WAL_AUTOCHECKPOINT_PAGES = 96000
+
+
+#: sqlite3.h: SQLITE_CONFIG_MEMSTATUS, whether SQLite counts the memory it allocates
+_SQLITE_CONFIG_MEMSTATUS = 9
+_library_lock = threading.Lock()
+_library_tuned = False
+
+
+def stop_counting_sqlite_memory() -> bool:
+    """Turn SQLite's memory statistics off in this process; return whether they are off.
+
+    With them on (SQLite's default), every allocation and free inside SQLite takes one
+    process-wide mutex to count it: ~4,800 a sync batch, beside the checkpointer thread's
+    allocations, and 7% of the write transaction's instructions (docs/performance.md,
+    "Settings"). Nothing here reads them (sqlite3_memory_used, the soft heap limit).
+    Python's sqlite3 does not offer sqlite3_config, so it is called through ctypes on the
+    library the module is linked with. SQLite takes the setting only while shut down,
+    which is allowed only when nothing of it is in use: this shuts it down only when its
+    statistics say it holds no memory at all (no connection open, in this process, by
+    anyone), and otherwise leaves it as it is. Call it before the first connection.
+    """
+    global _library_tuned
+    with _library_lock:
+        if _library_tuned:
+            return True
+        try:
+            import _sqlite3
+
+            library = ctypes.CDLL(_sqlite3.__file__)  # its symbols and its SQLite's
+            library.sqlite3_memory_used.restype = ctypes.c_int64
+            version = library.sqlite3_libversion_number()
+        except (ImportError, OSError, AttributeError):
+            return False
+        major, minor, patch = sqlite3.sqlite_version_info
+        if version != major * 1_000_000 + minor * 1_000 + patch:
+            return False  # not the SQLite the module uses
+        if library.sqlite3_memory_used() != 0:
+            logger.info("SQLite is in use already: its memory statistics stay on")
+            return False
+        library.sqlite3_shutdown()
+        off = library.sqlite3_config(_SQLITE_CONFIG_MEMSTATUS, ctypes.c_int(0)) == 0
+        if library.sqlite3_initialize() != 0:
+            raise RuntimeError("SQLite did not start again after its configuration")
+        _library_tuned = off
+        return off
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -404,7 +451,8 @@ class WalCheckpointer:
 def configure(app: Flask) -> None:
     """Set engine options that depend on the database, before the engine is made.
 
-    JSON columns are written by db_types.json_text (orjson). SQLite: no pool_pre_ping.
+    JSON columns are written by db_types.json_text (orjson). SQLite: no pool_pre_ping,
+    and no memory statistics (stop_counting_sqlite_memory).
     PostgreSQL: no server-side prepared statements (psycopg's prepare_threshold=None), so
     every statement is planned with its actual values. Once a statement had been prepared
     (psycopg does it at the fifth run), PostgreSQL could switch to a generic plan; on tables
@@ -421,6 +469,7 @@ def configure(app: Flask) -> None:
         # A connection to a file cannot go stale as one to a server can: no ping on checkout
         # (a SELECT 1 before every request's first statement).
         options["pool_pre_ping"] = False
+        stop_counting_sqlite_memory()
 
 
 def _plain_savepoints(dialect) -> None:
