@@ -126,6 +126,40 @@ def test_login_attempts_are_rate_limited(tmp_path, pg_schema):
     assert client.get("/login").status_code == 200
 
 
+def _login_from(client, header: str, address: str) -> int:
+    data = {"email": "x@example.com", "password": "wrong"}
+    return client.post("/login", data=data, headers={header: address}).status_code
+
+
+def test_behind_a_proxy_each_client_address_has_its_own_login_limit(tmp_path, pg_schema):
+    """Behind Fly's proxy every request comes from the proxy: without CLIENT_ADDRESS_HEADER
+    one person's failed logins would lock everyone out."""
+    app = make_app(
+        "sqlite",
+        tmp_path,
+        pg_schema,
+        LOGIN_RATE_LIMIT="2 per minute",
+        CLIENT_ADDRESS_HEADER="Fly-Client-IP",
+    )
+    client = app.test_client()
+    assert [_login_from(client, "Fly-Client-IP", "203.0.113.5") for _ in range(3)][-1] == 429
+    # Someone else behind the same proxy still gets in.
+    assert _login_from(client, "Fly-Client-IP", "198.51.100.7") != 429
+    # Other headers a client could write change nothing.
+    assert _login_from(client, "X-Forwarded-For", "192.0.2.1") != 429
+    assert _login_from(client, "X-Forwarded-For", "192.0.2.2") != 429
+    assert _login_from(client, "X-Forwarded-For", "192.0.2.3") == 429
+
+
+def test_without_a_proxy_a_client_address_header_is_ignored(tmp_path, pg_schema):
+    """Any client can write Fly-Client-IP: unless the setting names it, it changes nothing."""
+    app = make_app("sqlite", tmp_path, pg_schema, LOGIN_RATE_LIMIT="2 per minute")
+    client = app.test_client()
+    assert _login_from(client, "Fly-Client-IP", "203.0.113.5") != 429
+    assert _login_from(client, "Fly-Client-IP", "203.0.113.6") != 429
+    assert _login_from(client, "Fly-Client-IP", "203.0.113.7") == 429
+
+
 def test_the_api_skips_the_rate_limiter_and_the_login_keeps_it(app, client, monkeypatch):
     """The sync API has no limits, so the limiter's hooks are skipped there (its check, its
     headers and its teardown cost 1.6% of a sync batch); every other request is checked."""

@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests import fakecam
+from tests.conftest import Auth
 from tests.helpers import add_capture
 from webapp.badges import BadgeError
 from webapp.capture.ingest import CaptureData
@@ -273,6 +274,21 @@ def test_attaching_a_photo_to_an_unknown_or_other_users_capture_is_404(
         )
         assert response.status_code == 404
     assert _count(app, CapturePhoto) == 0
+
+
+def test_photo_uploads_past_the_rate_limit_say_when_to_come_back(app, as_alice, bob):
+    """The limit is per signed-in user, not per address (a venue's Wi-Fi gives every phone
+    one), and its 429 says when to come back: the phone's photo lane waits that long
+    (static/js/outbox.js)."""
+    form = {"capture_id": "not-synced-yet"}
+    answers = [as_alice.post("/captures/photo", data=form).status_code for _ in range(60)]
+    assert set(answers) == {404}
+    refused = as_alice.post("/captures/photo", data=form)
+    assert refused.status_code == 429
+    assert 0 < int(refused.headers["Retry-After"]) <= 60
+    as_bob = app.test_client()  # the same address
+    assert Auth(as_bob).login("bob@example.com").status_code == 302
+    assert as_bob.post("/captures/photo", data=form).status_code == 404
 
 
 def test_attaching_a_photo_only_takes_posts(as_alice):

@@ -40,6 +40,10 @@ def defaults(instance_path: str) -> dict:
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute;50 per hour"),
+        # The header in which the proxy in front of the app names the client's address
+        # (fly.toml: Fly-Client-IP), for the rate limits. Unset, the header is ignored: any
+        # client can write one.
+        "CLIENT_ADDRESS_HEADER": os.environ.get("CLIENT_ADDRESS_HEADER", "").strip(),
         "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
         "SEND_FILE_MAX_AGE_DEFAULT": 3600,
     }

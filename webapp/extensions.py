@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from functools import partial, wraps
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from flask_htmx import HTMX
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -23,7 +23,38 @@ migrate = Migrate()
 htmx = HTMX()
 csrf = CSRFProtect()
 login_manager = LoginManager()
-limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+
+def client_address() -> str:
+    """Return the client's address, for the rate limits.
+
+    Behind a proxy (Fly's) every request comes from the proxy, and a limit per address would
+    be one limit for everyone: one person's failed logins would lock all out. The proxy
+    names the client in a header of its own (CLIENT_ADDRESS_HEADER), which it sets whatever
+    the client sent; without that setting the header is ignored, as any client can write it.
+    """
+    header = current_app.config.get("CLIENT_ADDRESS_HEADER")
+    if header:
+        given = request.headers.get(header, "").strip()
+        if given:
+            return given
+    return get_remote_address()
+
+
+limiter = Limiter(key_func=client_address, default_limits=[])
+
+
+def signed_in_user_or_address() -> str:
+    """Rate-limit key of pages for signed-in users: the user, else the client's address.
+
+    At a conference many phones share the venue's one public address, and a limit per
+    address would let one busy attendee's badge photos use up everyone's.
+    """
+    from flask_login import current_user
+
+    if current_user.is_authenticated:
+        return f"user:{current_user.id}"
+    return client_address()
 
 
 def spare_from_limiter(app: Flask, blueprint: str) -> list[str]:

@@ -28,7 +28,8 @@
 //
 // Sync: POST /api/v1/sync with at most 200 changes, in sequence order. 413 splits the batch
 // in half; 401/403 and a 400 CSRF failure keep everything and report "login"; 503/429 honour
-// Retry-After; network errors and other failures back off exponentially with full jitter.
+// Retry-After (a badge photo's in the photos' lane only, see photoBusy); network errors and
+// other failures back off exponentially with full jitter.
 // An upload that gets no answer within uploadTimeoutMs is given up and counts as a network
 // error: the server may have applied it, and the retry then answers "duplicate".
 
@@ -251,6 +252,8 @@ export class Outbox {
     this.state = { syncing: false, login: false, retryAt: 0, lastError: "", uploaded: 0 };
     this.failures = 0;
     this.timer = null;
+    this.photoWaitUntil = 0; // a photo upload's Retry-After (photoBusy)
+    this.photoTimer = null;
     this.captureLane = new Lane(
       `${this.name}-sync`,
       () => this.flushOnce(),
@@ -259,7 +262,7 @@ export class Outbox {
     this.photoLane = new Lane(
       `${this.name}-photos`,
       () => this.sendPhotos(),
-      () => !this.state.login && !this.serverWaiting(),
+      () => !this.state.login && !this.serverWaiting() && !this.photoWaiting(),
     );
     this.channel = "BroadcastChannel" in self ? new BroadcastChannel(channelName(userId)) : null;
     if (this.channel) {
@@ -737,6 +740,7 @@ export class Outbox {
 
   /** Send badge photos whose capture the server already has. Returns "ok" or "stop". */
   async sendPhotos() {
+    if (this.photoWaiting()) return "stop"; // photoBusy's timer runs the lane again
     const db = await this.db();
     const tx = db.transaction(["photos", "outbox"], "readonly");
     const [photos, waiting] = await Promise.all([
@@ -800,10 +804,34 @@ export class Outbox {
         if (limit.signal.aborted) return this.backoff(noAnswer(limit));
       }
       await this.rejectPhoto(photo, error);
+    } else if (response.status === 503 || response.status === 429) {
+      return this.photoBusy(response);
     } else {
       return this.backoff(`The photo upload answered ${response.status}.`);
     }
     return "ok";
+  }
+
+  /**
+   * A photo upload answered 503 or 429. With a Retry-After, the photos wait exactly that long
+   * (the photo endpoint has a rate limit of its own, and a phone back from a day offline may
+   * hold more photos than it lets through in a minute), and the captures go on meanwhile:
+   * their own answer says whether the server wants them to wait too. Without one, it backs
+   * off as any other failure does.
+   */
+  photoBusy(response) {
+    const wait = retryAfterMs(response.headers.get("Retry-After"));
+    if (wait === null) return this.backoff("The server is busy.");
+    this.photoWaitUntil = Date.now() + wait;
+    clearTimeout(this.photoTimer);
+    // Timers may fire a hair early; never before the server said.
+    this.photoTimer = setTimeout(() => this.uploadPhotos(), wait + 50);
+    return "stop";
+  }
+
+  /** Whether a photo upload's Retry-After is still running. */
+  photoWaiting() {
+    return this.photoWaitUntil > Date.now();
   }
 
   async dropPhoto(captureId) {

@@ -687,6 +687,51 @@ def test_a_capture_saved_while_a_photo_uploads_goes_at_once(browser, pixel, live
     context.close()
 
 
+def test_a_photo_refused_as_one_too_many_waits_as_the_server_says(browser, pixel, live, tmp_path):
+    """A phone back from a day offline may hold more badge photos than the photo endpoint
+    takes in a minute: its 429 (or a busy 503) says when to come back, and the photos wait
+    exactly that long, while a capture saved meanwhile goes to the server at once."""
+    from webapp.capture.models import CapturePhoto
+
+    vic = live.user("vic@example.com", "Vic Vale")
+    context, page = _phone(browser, pixel, service_workers="block")
+    tries: list[float] = []
+
+    def limited_once(route) -> None:
+        tries.append(time.monotonic())
+        if len(tries) == 1:
+            route.fulfill(
+                status=429,
+                headers={"Retry-After": "6", "Content-Type": "text/html"},
+                body="Too many attempts. Wait a minute, then try again.",
+            )
+        else:
+            route.fallback()
+
+    context.route("**/captures/photo", limited_once)
+    _login(page, live, "vic@example.com")
+    _save_with_photo(page, tmp_path, "Wes Wu")
+    page.evaluate("() => { window.hooklineOutbox.flush({reason: 'save'}); }")  # as Save does
+    _wait_held(page, tries)
+    expect(_status(page)).to_have_text("All captures uploaded · 1 photo to upload")
+
+    _capture_online(page, "Xia Xu", "xia@example.com")  # the photos' wait is not the captures'
+    saved_at = time.monotonic()
+    assert [e.name for e in live.encounters(vic)] == ["Wes Wu", "Xia Xu"]
+
+    expect(_status(page)).to_have_text("All captures uploaded", timeout=20_000)
+    assert len(tries) == 2, tries
+    assert tries[1] - tries[0] >= 6.0, tries  # not the plain backoff's 0-2 s
+    assert saved_at < tries[1]
+    wes = live.encounters(vic)[0]
+    with live.app.app_context():
+        stored = db.session.scalars(
+            select(CapturePhoto.encounter_id).where(CapturePhoto.encounter_id == wes.id)
+        ).all()
+    assert stored == [wes.id]
+    context.close()
+
+
 def _photo_rows(page) -> list[str]:
     return page.evaluate(
         """() => new Promise((resolve, reject) => {

@@ -18,13 +18,16 @@ from webapp.capture.photos import (
     keep_photo,
 )
 from webapp.contacts.models import Encounter
-from webapp.extensions import db, limiter
+from webapp.extensions import db, limiter, signed_in_user_or_address
 from webapp.web import owned_or_404
 
 bp = Blueprint("photos", __name__)
 
 # Room for the multipart envelope around a photo of the largest allowed size.
 ENVELOPE = 64 * 1024
+#: Badge photos decoded or kept, per signed-in user (the phone's photo lane honours the
+#: 429's Retry-After: static/js/outbox.js).
+PHOTOS_PER_MINUTE = "60 per minute"
 
 
 def _readable(text: str) -> bool:
@@ -76,7 +79,7 @@ def _posted_photo_or_refusal():
 
 @bp.post("/captures/decode-photo")
 @login_required
-@limiter.limit("60 per minute")
+@limiter.limit(PHOTOS_PER_MINUTE, key_func=signed_in_user_or_address)
 def decode():
     """Read the QR code on an uploaded badge photo and answer with its text (or null)."""
     photo, refusal = _posted_photo_or_refusal()
@@ -87,7 +90,7 @@ def decode():
 
 @bp.post("/captures/photo")
 @login_required
-@limiter.limit("60 per minute")
+@limiter.limit(PHOTOS_PER_MINUTE, key_func=signed_in_user_or_address)
 def attach():
     """Keep a badge photo on the user's capture named by capture_id (its client UUID).
 
