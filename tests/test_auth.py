@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import PASSWORD, make_app
+from tests.conftest import PASSWORD, Auth, add_user, make_app
 from webapp.auth.models import LoginSession, User
 from webapp.extensions import db, limiter
 
@@ -124,6 +124,20 @@ def test_login_attempts_are_rate_limited(tmp_path, pg_schema):
     assert b"Too many attempts" in response.data
     # Reading the page is never limited.
     assert client.get("/login").status_code == 200
+
+
+def test_only_failed_logins_count_against_the_limit(tmp_path, pg_schema):
+    """A venue's Wi-Fi gives a hundred attendees one address: their logins must not lock
+    each other out, while guessed passwords still do."""
+    app = make_app("sqlite", tmp_path, pg_schema, LOGIN_RATE_LIMIT="3 per minute")
+    add_user(app, "ok@example.com", "Oke Kay")
+    client = app.test_client()
+    auth = Auth(client)
+    for _ in range(5):
+        assert auth.login("ok@example.com").status_code == 302
+        assert auth.logout().status_code == 302
+    wrong = [auth.login("ok@example.com", "not-the-password").status_code for _ in range(4)]
+    assert wrong == [422, 422, 422, 429]
 
 
 def _login_from(client, header: str, address: str) -> int:

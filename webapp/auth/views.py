@@ -71,8 +71,15 @@ def _login_limit() -> str:
     return current_app.config["LOGIN_RATE_LIMIT"]
 
 
+def _failed(response) -> bool:
+    """Whether a login attempt counts against the limit: only one that did not sign in (a
+    success redirects). At a conference a hundred people may log in from the venue's one
+    address within minutes; the limit is there for guessed passwords."""
+    return response.status_code != 302
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(_login_limit, methods=["POST"], deduct_when=_failed)
 def login():
     """Check the password and sign in."""
     if current_user.is_authenticated:
