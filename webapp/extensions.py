@@ -7,7 +7,7 @@ from flask import Flask, current_app, request
 from flask_htmx import HTMX
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from flask_login import LoginManager
+from flask_login import LoginManager, current_user
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
@@ -50,8 +50,6 @@ def signed_in_user_or_address() -> str:
     At a conference many phones share the venue's one public address, and a limit per
     address would let one busy attendee's badge photos use up everyone's.
     """
-    from flask_login import current_user
-
     if current_user.is_authenticated:
         return f"user:{current_user.id}"
     return client_address()
