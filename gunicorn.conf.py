@@ -26,3 +26,31 @@ def post_worker_init(_worker) -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+
+# The sync writer (webapp/sync/writer.py): with HOOKLINE_SYNC_WRITER_SOCKET set, one process
+# beside the workers applies the phones' batches of new captures on a SQLite file. The
+# master starts its supervisor here, before it forks any worker, and the supervisor starts
+# the writer again should it end (no thread in the master: a child started from a thread
+# while the master forks a worker leaves that worker holding the start's pipe). The workers
+# write for themselves while the writer is not there, so nothing waits on it.
+_writer: list = []
+
+
+def on_starting(_server) -> None:
+    import subprocess
+    import sys
+
+    path = os.environ.get("HOOKLINE_SYNC_WRITER_SOCKET", "").strip()
+    if path:
+        # This interpreter and the app's own module; the socket path is the operator's.
+        command = [sys.executable, "-m", "webapp.sync.writer", "--supervise", path]
+        _writer.append(subprocess.Popen(command))  # noqa: S603
+
+
+def on_exit(_server) -> None:
+    for process in _writer:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=15)

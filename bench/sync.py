@@ -1,6 +1,6 @@
 """Benchmark POST /api/v1/sync under gunicorn: captures/s, p50/p99, failures, vs a hello ceiling.
 
-Run: .venv/bin/python bench/sync.py [--duration 10] [--rounds 3] [--workers 2] [--pg]
+Run: .venv/bin/python bench/sync.py [--duration 10] [--rounds 3] [--workers 4] [--no-writer] [--pg]
 
 Starts gunicorn on 127.0.0.1 with the app on a fresh SQLite database in a temp dir (or a
 throwaway PostgreSQL schema with --pg), creates a user and a token with the real CLI, then:
@@ -343,7 +343,14 @@ def main() -> None:
         default=3,
         help="closed-loop rounds (16 then 64 clients each); the ratio printed is their median",
     )
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--workers", type=int, default=4, help="gunicorn workers (the app's and the hello's)"
+    )
+    parser.add_argument(
+        "--no-writer",
+        action="store_true",
+        help="SQLite: every worker writes its own batches, no sync writer (webapp/sync/writer.py)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
     parser.add_argument("--interval", type=float, default=5.0, help="paced: seconds per batch")
     parser.add_argument(
@@ -364,6 +371,7 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="hookline-bench-"))
     env = {**os.environ, "SECRET_KEY": secrets.token_hex(16), "FLASK_APP": "webapp"}
+    env.pop("HOOKLINE_SYNC_WRITER_SOCKET", None)  # the app's server gets its own, below
     schema = None
     if args.pg:
         import psycopg
@@ -379,9 +387,16 @@ def main() -> None:
     try:
         token = setup(env)
         for at, app in ((port, "webapp:create_app()"), (bare_port, "hello_app:app")):
-            servers.append(serve(app, at, env, args.workers, args.threads))
+            app_env = dict(env)
+            if app.startswith("webapp") and not args.pg and not args.no_writer:
+                app_env["HOOKLINE_SYNC_WRITER_SOCKET"] = str(tmp / "sync-writer.sock")
+            servers.append(serve(app, at, app_env, args.workers, args.threads))
         backend = "PostgreSQL" if args.pg else "SQLite (WAL, synchronous=NORMAL, busy_timeout=5000)"
-        print(f"gunicorn: {args.workers} workers x {args.threads} threads; database: {backend}")
+        writer = "no" if args.pg or args.no_writer else "the"
+        print(
+            f"gunicorn: {args.workers} workers x {args.threads} threads, {writer} sync writer; "
+            f"database: {backend}"
+        )
         print(
             f"cpus: {os.cpu_count()}; duration per run: {args.duration:.0f} s; "
             f"batch: {BATCH} captures; machine speed: {python_loop_s():.2f} s for a Python "

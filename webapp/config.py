@@ -44,6 +44,10 @@ def defaults(instance_path: str) -> dict:
         # (fly.toml: Fly-Client-IP), for the rate limits. Unset, the header is ignored: any
         # client can write one.
         "CLIENT_ADDRESS_HEADER": os.environ.get("CLIENT_ADDRESS_HEADER", "").strip(),
+        # On a SQLite file under gunicorn: the Unix socket of the sync writer, one process
+        # that applies the phones' batches of new captures (webapp/sync/writer.py), which
+        # gunicorn.conf.py starts beside the workers. Empty: each worker writes its own.
+        "SYNC_WRITER_SOCKET": os.environ.get("HOOKLINE_SYNC_WRITER_SOCKET", "").strip(),
         "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
         "SEND_FILE_MAX_AGE_DEFAULT": 3600,
     }
