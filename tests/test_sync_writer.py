@@ -456,3 +456,18 @@ def test_under_gunicorn_the_writer_runs_beside_the_workers_and_comes_back(tmp_pa
     captures = [e["id"] for contact in data["contacts"] for e in contact["encounters"]]
     assert len(data["contacts"]) == 9
     assert len(captures) == len(set(captures)) == 9
+
+
+def test_only_a_sqlite_file_is_handed_to_the_writer(app, alice, monkeypatch, tmp_path):
+    """With PostgreSQL (or no socket) the worker writes itself and never asks a writer."""
+    asked = []
+    monkeypatch.setattr(writer, "submit", lambda *args: asked.append(args))
+    app.config["SYNC_WRITER_SOCKET"] = str(tmp_path / "nobody-listens.sock")
+    token = token_for(app, alice)
+    assert statuses(push(app.test_client(), token, _people())) == ["applied"] * 3
+    with app.app_context():
+        sqlite = db.engine.dialect.name == "sqlite"
+    assert len(asked) == (1 if sqlite else 0)  # SQLite: asked, and it declined (None)
+    app.config["SYNC_WRITER_SOCKET"] = ""
+    assert statuses(push(app.test_client(), token, _people())) == ["applied"] * 3
+    assert len(asked) == (1 if sqlite else 0)
