@@ -252,26 +252,12 @@ def _prefetch(user_id: int, device_id: str, changes: list[Change]) -> Batch:
     case, costs one round trip here.
     """
     batch = Batch(user_id, device_id)
-    # The change log's latest position (sync/models.py).
-    sql = "SELECT 'position', NULL, log_position FROM users WHERE id = ?"
-    params: list = [user_id]
-    if changes:
-        change_ids = sorted({c.id for c in changes})
-        capture_ids = sorted({c.capture_id for c in changes})
-        event_uuids = sorted({c.event_uuid for c in changes if c.event_uuid})
-        # Each part is a lookup in a unique (user_id, ...) index.
-        sql += (
-            " UNION ALL SELECT 'record', change_id, NULL FROM change_records"
-            " WHERE user_id = ? AND change_id IN ?"
-            " UNION ALL SELECT 'tombstone', capture_uuid, NULL FROM tombstones"
-            " WHERE user_id = ? AND capture_uuid IN ?"
-            " UNION ALL SELECT 'capture', uuid, NULL FROM encounters"
-            " WHERE user_id = ? AND uuid IN ?"
-        )
-        params += [user_id, change_ids, user_id, capture_ids, user_id, capture_ids]
-        if event_uuids:
-            sql += " UNION ALL SELECT 'event', uuid, id FROM events WHERE user_id = ? AND uuid IN ?"
-            params += [user_id, event_uuids]
+    sql, params = known_query(
+        user_id,
+        sorted({c.id for c in changes}),
+        sorted({c.capture_id for c in changes}),
+        sorted({c.event_uuid for c in changes if c.event_uuid}),
+    )
     found: dict[str, dict[str, int | None]] = {}
     for kind, key, ident in select_rows(db.session.connection(), sql, params):
         found.setdefault(kind, {})[key] = ident
@@ -304,6 +290,32 @@ def _prefetch(user_id: int, device_id: str, changes: list[Change]) -> Batch:
         }
     batch.events = {uuid: ident for uuid, ident in found.get("event", {}).items() if ident}
     return batch
+
+
+def known_query(
+    user_id: int, change_ids: list[str], capture_ids: list[str], event_uuids: list[str]
+) -> tuple[str, list]:
+    """Return the one query (for bulk.select_rows) that says where the user's change log
+    stands ('position') and which of these change ids ('record'), capture ids
+    ('tombstone', 'capture') and events ('event', with its id) exist. Each part is a
+    lookup in a unique (user_id, ...) index."""
+    # The change log's latest position (sync/models.py).
+    sql = "SELECT 'position', NULL, log_position FROM users WHERE id = ?"
+    params: list = [user_id]
+    if change_ids:
+        sql += (
+            " UNION ALL SELECT 'record', change_id, NULL FROM change_records"
+            " WHERE user_id = ? AND change_id IN ?"
+            " UNION ALL SELECT 'tombstone', capture_uuid, NULL FROM tombstones"
+            " WHERE user_id = ? AND capture_uuid IN ?"
+            " UNION ALL SELECT 'capture', uuid, NULL FROM encounters"
+            " WHERE user_id = ? AND uuid IN ?"
+        )
+        params += [user_id, change_ids, user_id, capture_ids, user_id, capture_ids]
+        if event_uuids:
+            sql += " UNION ALL SELECT 'event', uuid, id FROM events WHERE user_id = ? AND uuid IN ?"
+            params += [user_id, event_uuids]
+    return sql, params
 
 
 def _answer_known(record: ChangeRecord, change: Change) -> dict:

@@ -258,19 +258,9 @@ class Writer:
         version, user_id, change_ids, capture_ids, event_uuids, _records, people = message
         if version != self.tables.version or not change_ids:
             return None
-        sql = (
-            "SELECT 'position', NULL, log_position FROM users WHERE id = ?"
-            " UNION ALL SELECT 'record', change_id, NULL FROM change_records"
-            " WHERE user_id = ? AND change_id IN ?"
-            " UNION ALL SELECT 'tombstone', capture_uuid, NULL FROM tombstones"
-            " WHERE user_id = ? AND capture_uuid IN ?"
-            " UNION ALL SELECT 'capture', uuid, NULL FROM encounters"
-            " WHERE user_id = ? AND uuid IN ?"
-        )
-        params: list = [user_id, user_id, change_ids, user_id, capture_ids, user_id, capture_ids]
-        if event_uuids:
-            sql += " UNION ALL SELECT 'event', uuid, id FROM events WHERE user_id = ? AND uuid IN ?"
-            params += [user_id, event_uuids]
+        from webapp.sync.service import known_query
+
+        sql, params = known_query(user_id, change_ids, capture_ids, event_uuids)
         position, events = None, 0
         for kind, _key, ident in select_rows(self.connection, sql, params):
             if kind == "position":
