@@ -28,7 +28,6 @@ def post_worker_init(_worker) -> None:
     gc.freeze()
 
 
-
 # The sync writer (webapp/sync/writer.py): with HOOKLINE_SYNC_WRITER_SOCKET set, one process
 # beside the workers applies the phones' batches of new captures on a SQLite file. The
 # master starts its supervisor here, before it forks any worker, and the supervisor starts
